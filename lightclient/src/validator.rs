@@ -1,0 +1,147 @@
+//! Validators and validator sets.
+
+use crate::encoding::{Decode, DecodeError, Encode, Reader};
+use crate::hash::{Hash32, tagged_hash, tags};
+use crate::keys::{PublicKey, ValidatorAddress};
+
+/// One consensus validator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    /// Its consensus key (held in its custodian's HSM).
+    pub public_key: PublicKey,
+    /// Its voting power.
+    pub voting_power: u64,
+}
+
+impl Validator {
+    /// Its consensus address.
+    pub fn address(&self) -> ValidatorAddress {
+        self.public_key.validator_address()
+    }
+}
+
+crate::encoding::struct_codec!(Validator {
+    public_key,
+    voting_power
+});
+
+/// Why a validator set is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidatorSetError {
+    /// No validators.
+    #[error("validator set is empty")]
+    Empty,
+    /// A validator with zero power.
+    #[error("validator {0} has zero voting power")]
+    ZeroPower(ValidatorAddress),
+    /// Two entries with the same key.
+    #[error("validator {0} appears twice")]
+    Duplicate(ValidatorAddress),
+    /// Powers sum beyond u64.
+    #[error("total voting power overflows u64")]
+    PowerOverflow,
+}
+
+/// A set of validators in canonical order (ascending address), with distinct keys and a total
+/// power that fits in `u64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorSet {
+    validators: Vec<Validator>,
+    total_power: u64,
+}
+
+impl ValidatorSet {
+    /// Validates and sorts `validators` into canonical order.
+    pub fn new(mut validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
+        if validators.is_empty() {
+            return Err(ValidatorSetError::Empty);
+        }
+        validators.sort_by_key(Validator::address);
+        let mut total: u64 = 0;
+        for pair in validators.windows(2) {
+            if let [a, b] = pair
+                && a.address() == b.address()
+            {
+                return Err(ValidatorSetError::Duplicate(b.address()));
+            }
+        }
+        for v in &validators {
+            if v.voting_power == 0 {
+                return Err(ValidatorSetError::ZeroPower(v.address()));
+            }
+            total = total
+                .checked_add(v.voting_power)
+                .ok_or(ValidatorSetError::PowerOverflow)?;
+        }
+        Ok(ValidatorSet {
+            validators,
+            total_power: total,
+        })
+    }
+
+    /// The validators, in ascending address order.
+    pub fn validators(&self) -> &[Validator] {
+        &self.validators
+    }
+
+    /// Sum of all voting power.
+    pub fn total_power(&self) -> u64 {
+        self.total_power
+    }
+
+    /// The validator with `address`.
+    pub fn get(&self, address: &ValidatorAddress) -> Option<&Validator> {
+        self.validators
+            .binary_search_by_key(address, Validator::address)
+            .ok()
+            .and_then(|i| self.validators.get(i))
+    }
+
+    /// Whether `power` is more than two thirds of the total.
+    pub fn is_quorum(&self, power: u64) -> bool {
+        u128::from(power) * 3 > u128::from(self.total_power) * 2
+    }
+
+    /// The tagged hash of the canonical encoding; headers commit to it.
+    pub fn hash(&self) -> Hash32 {
+        tagged_hash(tags::VALIDATOR_SET, &self.to_bytes())
+    }
+}
+
+impl Encode for ValidatorSet {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.validators.encode(out);
+    }
+}
+
+impl Decode for ValidatorSet {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let validators = Vec::<Validator>::decode(reader)?;
+        let set = ValidatorSet::new(validators.clone()).map_err(|e| DecodeError::InvalidValue {
+            what: "validator set",
+            reason: e.to_string(),
+        })?;
+        // Only the canonical order is a valid encoding.
+        if set.validators != validators {
+            return Err(DecodeError::InvalidValue {
+                what: "validator set",
+                reason: "validators are not in ascending address order".into(),
+            });
+        }
+        Ok(set)
+    }
+}
+
+impl serde::Serialize for ValidatorSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.validators.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ValidatorSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ValidatorSet::new(Vec::<Validator>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
