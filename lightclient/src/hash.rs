@@ -74,12 +74,14 @@ pub struct HexError {
     pub found: String,
 }
 
-/// Parses exactly `N` bytes of hex (upper or lower case).
+/// Parses exactly `N` bytes of lowercase hex. Uppercase is refused so that every value has one
+/// textual form: a signed JSON document cannot be altered by changing the case of a digit.
 pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     let mut out = [0u8; N];
+    let lowercase = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     match hex::decode_to_slice(text, &mut out) {
-        Ok(()) => Ok(out),
-        Err(_) => Err(HexError {
+        Ok(()) if lowercase => Ok(out),
+        _ => Err(HexError {
             expected: N,
             found: text.chars().take(80).collect(),
         }),
