@@ -52,8 +52,24 @@ fn map_error(error: &yubihsm::client::Error) -> SignerError {
         ErrorKind::ConnectorError | ErrorKind::ClosedSessionError => SignerError::Unavailable {
             reason: error.to_string(),
         },
+        // A session error caused by the connector (refused connection, HTTP error status) means
+        // the HSM is away, not that it refused.
+        _ if caused_by_connector(error) => SignerError::Unavailable {
+            reason: error.to_string(),
+        },
         _ => SignerError::YubiHsm(error.to_string()),
     }
+}
+
+fn caused_by_connector(error: &yubihsm::client::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<yubihsm::connector::Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 struct Inner {
