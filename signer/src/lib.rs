@@ -10,8 +10,10 @@
 mod error;
 pub mod pin;
 pub mod pkcs11;
+pub mod review;
 #[cfg(feature = "dev")]
 pub mod soft;
+pub mod statement;
 pub mod watermark;
 pub mod yubihsm;
 

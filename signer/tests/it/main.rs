@@ -7,6 +7,7 @@
 )]
 #![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
 
+mod cli;
 mod pkcs11;
 mod softhsm;
 mod watermark;

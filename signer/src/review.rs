@@ -1,0 +1,277 @@
+//! A human-readable review of a mapping proposal against the current mapping: what controllers
+//! read before they sign.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+
+use lightclient::amount::format_amount;
+use lightclient::keys::{AssetId, PublicKey};
+use lightclient::mapping::{ControllerPolicy, MappedAsset, Mapping};
+
+/// What happened to one (asset, item) holding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// New in the proposal.
+    Added(MappedAsset),
+    /// Gone from the proposal.
+    Removed(MappedAsset),
+    /// Present in both with another amount or description.
+    Changed {
+        /// Before.
+        before: MappedAsset,
+        /// After.
+        after: MappedAsset,
+    },
+}
+
+/// A signature entry as the reviewer should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureStatus {
+    /// The key named.
+    pub authkey: String,
+    /// Whether the key is one of the policy's controllers (unknown without a policy).
+    pub controller: Option<bool>,
+    /// Whether the signature verifies over this proposal's digest.
+    pub valid: bool,
+}
+
+/// The review of one proposal.
+#[derive(Debug, Clone)]
+pub struct Review {
+    proposal: Mapping,
+    current_sequence: Option<u64>,
+    precision: u8,
+    changes: Vec<Change>,
+    supply: BTreeMap<AssetId, (u128, u128)>,
+    signatures: Vec<SignatureStatus>,
+    threshold: Option<(usize, usize)>,
+    missing: Vec<PublicKey>,
+}
+
+impl Review {
+    /// Compares `proposal` with `current` (or with nothing, for the first mapping).
+    pub fn new(
+        proposal: &Mapping,
+        current: Option<&Mapping>,
+        policy: Option<&ControllerPolicy>,
+        precision: u8,
+    ) -> Review {
+        let key = |a: &MappedAsset| (a.assetid, a.vref.clone());
+        let before: BTreeMap<_, _> = current
+            .map(|m| m.assets.iter().map(|a| (key(a), a.clone())).collect())
+            .unwrap_or_default();
+        let after: BTreeMap<_, _> = proposal
+            .assets
+            .iter()
+            .map(|a| (key(a), a.clone()))
+            .collect();
+        let mut changes = Vec::new();
+        for (k, old) in &before {
+            match after.get(k) {
+                None => changes.push(Change::Removed(old.clone())),
+                Some(new) if new != old => {
+                    changes.push(Change::Changed {
+                        before: old.clone(),
+                        after: new.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for (k, new) in &after {
+            if !before.contains_key(k) {
+                changes.push(Change::Added(new.clone()));
+            }
+        }
+        let old_totals = current.map(Mapping::totals).unwrap_or_default();
+        let new_totals = proposal.totals();
+        let assets: BTreeSet<AssetId> = old_totals
+            .keys()
+            .chain(new_totals.keys())
+            .copied()
+            .collect();
+        let supply = assets
+            .into_iter()
+            .map(|a| {
+                let old = old_totals.get(&a).copied().unwrap_or(0);
+                let new = new_totals.get(&a).copied().unwrap_or(0);
+                (a, (old, new))
+            })
+            .collect();
+        let digest = proposal.signing_digest().ok();
+        let signatures = proposal
+            .signatures
+            .iter()
+            .map(|entry| {
+                let parsed: Option<PublicKey> = entry.authkey.parse().ok();
+                let signature = format!("{}{}", entry.r, entry.s)
+                    .parse::<lightclient::Signature>()
+                    .ok();
+                let valid = match (parsed, signature, digest) {
+                    (Some(k), Some(s), Some(d)) => k.verify_digest(d.as_bytes(), &s).is_ok(),
+                    _ => false,
+                };
+                SignatureStatus {
+                    authkey: entry.authkey.clone(),
+                    controller: policy.map(|p| parsed.is_some_and(|k| p.public_keys.contains(&k))),
+                    valid,
+                }
+            })
+            .collect::<Vec<_>>();
+        let missing = policy
+            .map(|p| {
+                p.public_keys
+                    .iter()
+                    .filter(|k| {
+                        !signatures
+                            .iter()
+                            .any(|s| s.valid && s.authkey == k.to_string())
+                    })
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Review {
+            proposal: proposal.clone(),
+            current_sequence: current.map(|m| m.sequence),
+            precision,
+            changes,
+            supply,
+            signatures,
+            threshold: policy.map(|p| (p.threshold, p.public_keys.len())),
+            missing,
+        }
+    }
+
+    /// The changes, removals first.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// Mapped amount per asset before and after, in base units.
+    pub fn supply(&self) -> &BTreeMap<AssetId, (u128, u128)> {
+        &self.supply
+    }
+
+    /// The signature entries.
+    pub fn signatures(&self) -> &[SignatureStatus] {
+        &self.signatures
+    }
+
+    fn amount(&self, units: u128) -> String {
+        format_amount(units, self.precision)
+    }
+
+    fn signed_delta(&self, old: u128, new: u128) -> String {
+        if new >= old {
+            format!("+{}", self.amount(new.saturating_sub(old)))
+        } else {
+            format!("-{}", self.amount(old.saturating_sub(new)))
+        }
+    }
+}
+
+fn bar(a: &MappedAsset) -> String {
+    format!(
+        "{} (asset {}) {} — refiner {}, fineness {}, at {}, issuer {}",
+        a.vref, a.assetid, a.amount, a.refiner, a.fineness, a.location, a.issuer
+    )
+}
+
+impl fmt::Display for Review {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.proposal;
+        let current = self
+            .current_sequence
+            .map_or("none".to_string(), |s| s.to_string());
+        writeln!(f, "Mapping proposal for chain {}", p.chain)?;
+        writeln!(
+            f,
+            "  sequence {} (current {current}), height {}, date {:?}",
+            p.sequence, p.height, p.date
+        )?;
+        if let Ok(digest) = p.signing_digest() {
+            writeln!(f, "  digest to sign: {digest}")?;
+        }
+        let mut out = String::new();
+        let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        for change in &self.changes {
+            match change {
+                Change::Added(a) => added.push(format!("  + {}", bar(a))),
+                Change::Removed(a) => removed.push(format!("  - {}", bar(a))),
+                Change::Changed { before, after } => changed.push(format!(
+                    "  ~ {} (asset {}): {} -> {}{}",
+                    after.vref,
+                    after.assetid,
+                    before.amount,
+                    after.amount,
+                    if before.location == after.location {
+                        String::new()
+                    } else {
+                        format!(", location {} -> {}", before.location, after.location)
+                    }
+                )),
+            }
+        }
+        for (title, lines) in [
+            ("Bars added", &added),
+            ("Bars removed", &removed),
+            ("Bars changed", &changed),
+        ] {
+            let _ = writeln!(
+                out,
+                "{title}:{}",
+                if lines.is_empty() { " none" } else { "" }
+            );
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        f.write_str(&out)?;
+        writeln!(f, "Supply per asset (mapped amount, before -> after):")?;
+        let (mut old_total, mut new_total) = (0u128, 0u128);
+        for (asset, (old, new)) in &self.supply {
+            old_total = old_total.saturating_add(*old);
+            new_total = new_total.saturating_add(*new);
+            let marker = if old == new { "" } else { "  <- changes" };
+            writeln!(
+                f,
+                "  {asset}: {} -> {} ({}){marker}",
+                self.amount(*old),
+                self.amount(*new),
+                self.signed_delta(*old, *new)
+            )?;
+        }
+        writeln!(
+            f,
+            "Supply change: {} -> {} ({})",
+            self.amount(old_total),
+            self.amount(new_total),
+            self.signed_delta(old_total, new_total)
+        )?;
+        match self.threshold {
+            Some((n, m)) => writeln!(f, "Signatures ({n} of {m} controllers required):")?,
+            None => writeln!(
+                f,
+                "Signatures (no genesis given: controller membership not checked):"
+            )?,
+        }
+        if self.signatures.is_empty() {
+            writeln!(f, "  none yet")?;
+        }
+        for s in &self.signatures {
+            let role = match s.controller {
+                Some(true) => "controller",
+                Some(false) => "NOT A CONTROLLER",
+                None => "unchecked",
+            };
+            let validity = if s.valid { "valid" } else { "INVALID" };
+            writeln!(f, "  {} — {role}, {validity}", s.authkey)?;
+        }
+        for key in &self.missing {
+            writeln!(f, "  {key} — not signed yet")?;
+        }
+        Ok(())
+    }
+}
