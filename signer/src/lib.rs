@@ -64,3 +64,22 @@ pub(crate) fn compress_point(point: &[u8]) -> Result<PublicKey, SignerError> {
         .map_err(|_| SignerError::BadPublicKey("compressed point is not 33 bytes".into()))?;
     PublicKey::from_compressed(bytes).map_err(|e| SignerError::BadPublicKey(e.to_string()))
 }
+
+/// Runs a blocking HSM call on tokio's blocking pool, off the async executor.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SignerError> + Send + 'static,
+) -> Result<T, SignerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SignerError::Task(e.to_string()))?
+}
+
+/// Key labels both backends can store: 1 to 40 printable ASCII characters, no spaces.
+pub(crate) fn check_label(label: &str) -> Result<(), SignerError> {
+    let ok = (1..=40).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(SignerError::BadLabel(label.to_string()))
+    }
+}

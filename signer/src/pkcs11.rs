@@ -18,7 +18,10 @@ use cryptoki::slot::Slot;
 use secrecy::SecretString;
 
 use crate::pin::PinSource;
-use crate::{PublicKey, Signature, Signer, SignerError, compress_point, finish_signature};
+use crate::{
+    PublicKey, Signature, Signer, SignerError, blocking, check_label, compress_point,
+    finish_signature,
+};
 
 /// DER of the secp256k1 OID 1.3.132.0.10, the value of `CKA_EC_PARAMS`.
 pub const SECP256K1_EC_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
@@ -105,15 +108,6 @@ fn open_session(config: &Pkcs11Config, pin: &SecretString) -> Result<Session, Si
     }
 }
 
-fn check_label(label: &str) -> Result<(), SignerError> {
-    let ok = (1..=40).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(SignerError::BadLabel(label.to_string()))
-    }
-}
-
 fn find_key(
     session: &Session,
     class: ObjectClass,
@@ -193,14 +187,6 @@ impl std::fmt::Debug for Pkcs11Signer {
             .field("public_key", &self.inner.public_key)
             .finish_non_exhaustive()
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, SignerError> + Send + 'static,
-) -> Result<T, SignerError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SignerError::Task(e.to_string()))?
 }
 
 impl Pkcs11Signer {

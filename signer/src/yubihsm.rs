@@ -11,7 +11,10 @@ use yubihsm::object::{self, Filter};
 use yubihsm::{Capability, Client, Connector, Credentials, Domain, HttpConfig, asymmetric};
 
 use crate::pin::PinSource;
-use crate::{PublicKey, Signature, Signer, SignerError, compress_point, finish_signature};
+use crate::{
+    PublicKey, Signature, Signer, SignerError, blocking, check_label, compress_point,
+    finish_signature,
+};
 
 /// How to reach the connector and authenticate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,14 +98,6 @@ impl std::fmt::Debug for YubiHsmSigner {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, SignerError> + Send + 'static,
-) -> Result<T, SignerError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SignerError::Task(e.to_string()))?
-}
-
 fn connect(config: &YubiHsmConfig) -> Result<Client, SignerError> {
     let password = config.password.read()?;
     let http = HttpConfig {
@@ -116,10 +111,7 @@ fn connect(config: &YubiHsmConfig) -> Result<Client, SignerError> {
 }
 
 fn label_of(label: &str) -> Result<object::Label, SignerError> {
-    let ok = (1..=40).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_graphic());
-    if !ok {
-        return Err(SignerError::BadLabel(label.to_string()));
-    }
+    check_label(label)?;
     object::Label::from_bytes(label.as_bytes()).map_err(|_| SignerError::BadLabel(label.into()))
 }
 
