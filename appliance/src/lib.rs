@@ -1,4 +1,8 @@
-//! The appliance node: ledger state machine, fjall storage, BFT consensus, HTTP API, websocket
-//! console, Mainstay attestor and IPFS publisher.
+//! The appliance node.
 //!
-//! Not built yet: the ledger arrives with the ledger issue, the node with the federation issue.
+//! Built so far: [`ledger`], the deterministic state machine every node runs over each block. It
+//! does no I/O; storage, consensus and the API drive it from outside. The node itself (fjall
+//! storage, Malachite consensus, HTTP API, console, attestor, IPFS publisher) arrives with the
+//! ledger-storage and federation issues.
+
+pub mod ledger;

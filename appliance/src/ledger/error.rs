@@ -1,0 +1,182 @@
+//! Why the ledger refused a transaction. Each error has a stable numeric code, recorded in the
+//! transaction's receipt.
+
+use lightclient::keys::{AccountId, AssetId};
+use lightclient::tx::{KycState, Role};
+
+/// A refused transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The signer has no account.
+    #[error("signer {0} has no account")]
+    UnknownSigner(AccountId),
+    /// The key the transaction carries is not the signer's current key.
+    #[error("the transaction's key is not the current key of {0}")]
+    WrongKey(AccountId),
+    /// The signer lacks the role the operation needs.
+    #[error("{account} lacks the {role:?} role this operation needs")]
+    NotAuthorised {
+        /// The signer.
+        account: AccountId,
+        /// One role that would do.
+        role: Role,
+    },
+    /// A named account does not exist.
+    #[error("account {0} does not exist")]
+    UnknownAccount(AccountId),
+    /// An account already exists for this key.
+    #[error("an account for this key already exists: {0}")]
+    AccountExists(AccountId),
+    /// Another account already uses this key.
+    #[error("the key is already used by account {0}")]
+    KeyInUse(AccountId),
+    /// The holder's signature over the registration challenge does not verify.
+    #[error("the holder's signature over the registration challenge does not verify")]
+    BadRegistrationSignature,
+    /// The account is banned.
+    #[error("account {0} is banned")]
+    Banned(AccountId),
+    /// The account's KYC state does not allow this.
+    #[error("account {account} is {state:?}; it must be verified or corporate")]
+    KycRequired {
+        /// The account.
+        account: AccountId,
+        /// Its state.
+        state: KycState,
+    },
+    /// Unban of an account that is not banned.
+    #[error("account {0} is not banned")]
+    NotBanned(AccountId),
+    /// Revoking the last super admin would leave nobody to grant roles.
+    #[error("{0} is the last super admin")]
+    LastSuperAdmin(AccountId),
+    /// Granting a role the account has, or revoking one it lacks.
+    #[error("account {account} {} the {role:?} role", if *.has { "already has" } else { "does not have" })]
+    RoleUnchanged {
+        /// The account.
+        account: AccountId,
+        /// The role.
+        role: Role,
+        /// Whether it has it.
+        has: bool,
+    },
+    /// An unknown asset.
+    #[error("asset {0} does not exist")]
+    UnknownAsset(AssetId),
+    /// An asset code in use.
+    #[error("asset code {0} is taken")]
+    AssetExists(String),
+    /// The operation does not apply to this kind of asset.
+    #[error("asset {asset} is {kind}; this operation needs a {needed} asset")]
+    WrongBacking {
+        /// The asset.
+        asset: AssetId,
+        /// Its backing.
+        kind: &'static str,
+        /// What was needed.
+        needed: &'static str,
+    },
+    /// An argument outside its allowed values.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Amount of zero.
+    #[error("amount must be positive")]
+    ZeroAmount,
+    /// Not enough available balance.
+    #[error("{account} has {available} of asset {asset} available, needs {needed}")]
+    InsufficientBalance {
+        /// The account.
+        account: AccountId,
+        /// The asset.
+        asset: AssetId,
+        /// What it has.
+        available: u128,
+        /// What it needs.
+        needed: u128,
+    },
+    /// Not enough settled assets to withdraw.
+    #[error("asset holder {asset_holder} has {settled} settled, cannot withdraw {amount}")]
+    InsufficientSettled {
+        /// The asset holder.
+        asset_holder: AccountId,
+        /// Settled assets.
+        settled: u128,
+        /// The amount asked.
+        amount: u128,
+    },
+    /// The asset holder's assets would not cover its issued tokens.
+    #[error("asset holder {asset_holder} would hold {assets} in assets against {issued} issued")]
+    NotCovered {
+        /// The asset holder.
+        asset_holder: AccountId,
+        /// Settled + unsettled after the operation.
+        assets: i128,
+        /// Issued after the operation.
+        issued: u128,
+    },
+    /// Supply would exceed the asset's maximum.
+    #[error("asset {asset} supply would be {supply}, above its maximum {maximum}")]
+    AboveMaximum {
+        /// The asset.
+        asset: AssetId,
+        /// The supply after.
+        supply: u128,
+        /// The maximum.
+        maximum: u128,
+    },
+    /// The holder is not linked to the issuing asset holder.
+    #[error("holder {holder} is not a customer of asset holder {asset_holder}")]
+    NotCustomer {
+        /// The holder.
+        holder: AccountId,
+        /// The asset holder.
+        asset_holder: AccountId,
+    },
+    /// A deposit-backed transfer involves an account with no asset holder.
+    #[error("account {0} has no asset holder, so it cannot hold deposit-backed tokens")]
+    NoAssetHolder(AccountId),
+    /// Arithmetic beyond the representable range.
+    #[error("amount overflow")]
+    Overflow,
+    /// A transfer to oneself.
+    #[error("sender and receiver are the same account")]
+    SelfTransfer,
+    /// Something the ledger does not do yet.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+}
+
+impl LedgerError {
+    /// The stable code in receipts (0 is success, so codes start at 1).
+    pub fn code(&self) -> u32 {
+        match self {
+            LedgerError::UnknownSigner(_) => 1,
+            LedgerError::WrongKey(_) => 2,
+            LedgerError::NotAuthorised { .. } => 3,
+            LedgerError::UnknownAccount(_) => 4,
+            LedgerError::AccountExists(_) => 5,
+            LedgerError::KeyInUse(_) => 6,
+            LedgerError::BadRegistrationSignature => 7,
+            LedgerError::Banned(_) => 8,
+            LedgerError::KycRequired { .. } => 9,
+            LedgerError::NotBanned(_) => 10,
+            LedgerError::LastSuperAdmin(_) => 11,
+            LedgerError::RoleUnchanged { .. } => 12,
+            LedgerError::UnknownAsset(_) => 13,
+            LedgerError::AssetExists(_) => 14,
+            LedgerError::WrongBacking { .. } => 15,
+            LedgerError::InvalidArgument(_) => 16,
+            LedgerError::ZeroAmount => 17,
+            LedgerError::InsufficientBalance { .. } => 18,
+            LedgerError::InsufficientSettled { .. } => 19,
+            LedgerError::NotCovered { .. } => 20,
+            LedgerError::AboveMaximum { .. } => 21,
+            LedgerError::NotCustomer { .. } => 22,
+            LedgerError::NoAssetHolder(_) => 23,
+            LedgerError::Overflow => 24,
+            LedgerError::SelfTransfer => 25,
+            LedgerError::Unsupported(_) => 26,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Ledger state: plain ordered maps, so that iteration order — and so every derived hash — is the
+//! same on every node.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lightclient::genesis::{Genesis, asset_id_for_code};
+use lightclient::header::ChainId;
+use lightclient::keys::{AccountId, AssetId, PublicKey};
+use lightclient::mapping::ControllerPolicy;
+use lightclient::tx::{BackingKind, KycState, Role};
+
+use super::error::LedgerError;
+
+/// A ledger account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    /// Its id (fixed at registration).
+    pub id: AccountId,
+    /// Its current key.
+    pub public_key: PublicKey,
+    /// Its roles.
+    pub roles: BTreeSet<Role>,
+    /// Its KYC state.
+    pub kyc: KycState,
+    /// The KYC state to restore on unban.
+    pub kyc_before_ban: Option<KycState>,
+    /// The asset holder it banks with (token holders).
+    pub asset_holder: Option<AccountId>,
+}
+
+impl Account {
+    /// Whether it holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Refuses banned accounts and those not verified or corporate.
+    pub fn check_may_transact(&self) -> Result<(), LedgerError> {
+        match self.kyc {
+            KycState::Verified | KycState::Corporate => Ok(()),
+            KycState::Banned => Err(LedgerError::Banned(self.id)),
+            state => Err(LedgerError::KycRequired {
+                account: self.id,
+                state,
+            }),
+        }
+    }
+}
+
+/// An asset (token type).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Asset {
+    /// Its id.
+    pub id: AssetId,
+    /// Its unique code.
+    pub code: String,
+    /// Decimals.
+    pub precision: u8,
+    /// What backs it.
+    pub backing: BackingKind,
+    /// Tokens in supply, base units.
+    pub issued: u128,
+    /// Most base units ever in supply.
+    pub maximum: u128,
+}
+
+impl Asset {
+    /// Refuses assets of another backing.
+    pub fn require(&self, backing: BackingKind) -> Result<(), LedgerError> {
+        if self.backing == backing {
+            return Ok(());
+        }
+        let name = |b: BackingKind| match b {
+            BackingKind::AllocatedPhysical => "allocated physical",
+            _ => "deposit-backed",
+        };
+        Err(LedgerError::WrongBacking {
+            asset: self.id,
+            kind: name(self.backing),
+            needed: name(backing),
+        })
+    }
+}
+
+/// A holder's tokens of one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Balance {
+    /// Spendable.
+    pub available: u128,
+    /// Locked by pending requests.
+    pub locked: u128,
+}
+
+impl Balance {
+    /// Available plus locked.
+    pub fn total(&self) -> Option<u128> {
+        self.available.checked_add(self.locked)
+    }
+}
+
+/// An asset holder's position in one deposit-backed asset at the settlement institution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// Assets settled at the settlement institution.
+    pub settled: u128,
+    /// Net amount owed to (+) or by (−) other asset holders since the last settlement.
+    pub unsettled: i128,
+    /// Tokens this asset holder's customers hold.
+    pub issued: u128,
+}
+
+impl Position {
+    /// Settled plus unsettled.
+    pub fn assets(&self) -> Option<i128> {
+        i128::try_from(self.settled)
+            .ok()?
+            .checked_add(self.unsettled)
+    }
+
+    /// Whether assets cover issued tokens.
+    pub fn check_covered(&self, asset_holder: AccountId) -> Result<(), LedgerError> {
+        let assets = self.assets().ok_or(LedgerError::Overflow)?;
+        let issued = i128::try_from(self.issued).map_err(|_| LedgerError::Overflow)?;
+        if assets >= issued {
+            Ok(())
+        } else {
+            Err(LedgerError::NotCovered {
+                asset_holder,
+                assets,
+                issued: self.issued,
+            })
+        }
+    }
+}
+
+/// One settlement of an asset holder's unsettled balance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SettlementEvent {
+    /// Height of the block that settled.
+    pub height: u64,
+    /// The asset.
+    pub asset: AssetId,
+    /// The asset holder.
+    pub asset_holder: AccountId,
+    /// The unsettled amount moved to settled (negative: paid out).
+    pub amount: i128,
+}
+
+/// The whole ledger state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerState {
+    pub(crate) chain_id: ChainId,
+    pub(crate) controllers: ControllerPolicy,
+    pub(crate) accounts: BTreeMap<AccountId, Account>,
+    pub(crate) keys: BTreeMap<PublicKey, AccountId>,
+    pub(crate) assets: BTreeMap<AssetId, Asset>,
+    pub(crate) balances: BTreeMap<(AccountId, AssetId), Balance>,
+    pub(crate) positions: BTreeMap<(AccountId, AssetId), Position>,
+    pub(crate) settlement_events: Vec<SettlementEvent>,
+}
+
+impl LedgerState {
+    /// The state genesis describes.
+    pub fn from_genesis(genesis: &Genesis) -> Self {
+        let mut state = LedgerState {
+            chain_id: genesis.chain_id.clone(),
+            controllers: genesis.controllers.clone(),
+            accounts: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            assets: BTreeMap::new(),
+            balances: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            settlement_events: Vec::new(),
+        };
+        for entry in &genesis.accounts {
+            let id = entry.public_key.account_id();
+            state.keys.insert(entry.public_key, id);
+            state.accounts.insert(
+                id,
+                Account {
+                    id,
+                    public_key: entry.public_key,
+                    roles: entry.roles.iter().copied().collect(),
+                    kyc: entry.kyc_state,
+                    kyc_before_ban: None,
+                    asset_holder: entry.asset_holder,
+                },
+            );
+        }
+        for entry in &genesis.assets {
+            let id = asset_id_for_code(&entry.code);
+            state.assets.insert(
+                id,
+                Asset {
+                    id,
+                    code: entry.code.clone(),
+                    precision: entry.precision,
+                    backing: entry.backing,
+                    issued: 0,
+                    maximum: entry.maximum,
+                },
+            );
+        }
+        state
+    }
+
+    /// The chain.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// An account.
+    pub fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    /// An asset.
+    pub fn asset(&self, id: &AssetId) -> Option<&Asset> {
+        self.assets.get(id)
+    }
+
+    /// A balance (zero if never credited).
+    pub fn balance(&self, account: &AccountId, asset: &AssetId) -> Balance {
+        self.balances
+            .get(&(*account, *asset))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// An asset holder's position (zero if never touched).
+    pub fn position(&self, asset_holder: &AccountId, asset: &AssetId) -> Position {
+        self.positions
+            .get(&(*asset_holder, *asset))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Settlement events so far, oldest first.
+    pub fn settlement_events(&self) -> &[SettlementEvent] {
+        &self.settlement_events
+    }
+
+    pub(crate) fn account_or(&self, id: &AccountId) -> Result<&Account, LedgerError> {
+        self.accounts
+            .get(id)
+            .ok_or(LedgerError::UnknownAccount(*id))
+    }
+
+    pub(crate) fn asset_or(&self, id: &AssetId) -> Result<&Asset, LedgerError> {
+        self.assets.get(id).ok_or(LedgerError::UnknownAsset(*id))
+    }
+
+    /// Checks every invariant: balances sum to supply per asset, every asset holder is covered,
+    /// unsettled amounts net to zero per asset.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let mut sums: BTreeMap<AssetId, u128> = BTreeMap::new();
+        for ((_, asset), balance) in &self.balances {
+            let total = balance.total().ok_or(InvariantViolation::Overflow)?;
+            let sum = sums.entry(*asset).or_insert(0);
+            *sum = sum.checked_add(total).ok_or(InvariantViolation::Overflow)?;
+        }
+        for asset in self.assets.values() {
+            let sum = sums.get(&asset.id).copied().unwrap_or(0);
+            if sum != asset.issued {
+                return Err(InvariantViolation::SupplyMismatch {
+                    asset: asset.id,
+                    balances: sum,
+                    issued: asset.issued,
+                });
+            }
+        }
+        let mut net: BTreeMap<AssetId, i128> = BTreeMap::new();
+        let mut issued_by_holders: BTreeMap<AssetId, u128> = BTreeMap::new();
+        for ((holder, asset), position) in &self.positions {
+            position
+                .check_covered(*holder)
+                .map_err(|_| InvariantViolation::Uncovered {
+                    asset_holder: *holder,
+                    asset: *asset,
+                })?;
+            let n = net.entry(*asset).or_insert(0);
+            *n = n
+                .checked_add(position.unsettled)
+                .ok_or(InvariantViolation::Overflow)?;
+            let i = issued_by_holders.entry(*asset).or_insert(0);
+            *i = i
+                .checked_add(position.issued)
+                .ok_or(InvariantViolation::Overflow)?;
+        }
+        if let Some((asset, amount)) = net.into_iter().find(|(_, n)| *n != 0) {
+            return Err(InvariantViolation::UnsettledNotNetZero { asset, net: amount });
+        }
+        for asset in self
+            .assets
+            .values()
+            .filter(|a| a.backing == BackingKind::DepositBacked)
+        {
+            let by_holders = issued_by_holders.get(&asset.id).copied().unwrap_or(0);
+            if by_holders != asset.issued {
+                return Err(InvariantViolation::HolderIssuedMismatch {
+                    asset: asset.id,
+                    holders: by_holders,
+                    issued: asset.issued,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A broken invariant: a bug in the ledger, never a user error. The block is not committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvariantViolation {
+    /// Balances of an asset do not sum to its supply.
+    #[error("balances of asset {asset} sum to {balances}, supply is {issued}")]
+    SupplyMismatch {
+        /// The asset.
+        asset: AssetId,
+        /// Sum of balances.
+        balances: u128,
+        /// Recorded supply.
+        issued: u128,
+    },
+    /// An asset holder's assets do not cover its issued tokens.
+    #[error("asset holder {asset_holder} is not covered in asset {asset}")]
+    Uncovered {
+        /// The asset holder.
+        asset_holder: AccountId,
+        /// The asset.
+        asset: AssetId,
+    },
+    /// Unsettled amounts of an asset do not net to zero.
+    #[error("unsettled amounts of asset {asset} net to {net}, not zero")]
+    UnsettledNotNetZero {
+        /// The asset.
+        asset: AssetId,
+        /// The net.
+        net: i128,
+    },
+    /// Asset holders' issued figures do not sum to the asset's supply.
+    #[error("asset holders' issued figures for {asset} sum to {holders}, supply is {issued}")]
+    HolderIssuedMismatch {
+        /// The asset.
+        asset: AssetId,
+        /// Sum over asset holders.
+        holders: u128,
+        /// Supply.
+        issued: u128,
+    },
+    /// A sum overflowed.
+    #[error("a sum overflowed")]
+    Overflow,
+}

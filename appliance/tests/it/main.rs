@@ -1,0 +1,11 @@
+//! Ledger tests: each operation's success and errors, and the asset-backed token process.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
+
+mod ledger;
+mod world;

@@ -1,0 +1,168 @@
+//! A small chain to test the ledger on: admins, a settlement institution, two banks, one
+//! deposit-backed asset.
+
+use appliance::ledger::{BlockContext, LedgerError, LedgerState};
+use k256::ecdsa::SigningKey;
+use lightclient::genesis::{Genesis, GenesisAccount, GenesisAsset, asset_id_for_code};
+use lightclient::hash::{Hash32, sha256};
+use lightclient::header::ChainId;
+use lightclient::keys::{AccountId, AssetId, PublicKey, Signature};
+use lightclient::mapping::ControllerPolicy;
+use lightclient::tx::{
+    BackingKind, KycState, Operation, Role, TRANSACTION_VERSION, Transaction, registration_digest,
+};
+use lightclient::validator::{Validator, ValidatorSet};
+
+pub fn key(seed: u8) -> SigningKey {
+    let mut secret = [0x22u8; 32];
+    secret[31] = seed;
+    SigningKey::from_bytes(&secret.into()).unwrap()
+}
+
+pub fn public(key: &SigningKey) -> PublicKey {
+    PublicKey::from_compressed(
+        key.verifying_key()
+            .to_encoded_point(true)
+            .as_bytes()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+pub fn sign(key: &SigningKey, digest: &Hash32) -> Signature {
+    let (sig, _) = key.sign_prehash_recoverable(digest.as_bytes()).unwrap();
+    Signature::from(sig).normalize_s().unwrap()
+}
+
+pub const SUPER: u8 = 1;
+pub const KYC: u8 = 2;
+pub const SECURITY: u8 = 3;
+pub const ISSUANCE: u8 = 4;
+pub const SETTLEMENT: u8 = 5;
+pub const BANK_A: u8 = 6;
+pub const BANK_B: u8 = 7;
+
+pub struct World {
+    pub state: LedgerState,
+    pub height: u64,
+    salt: u64,
+}
+
+pub fn id(seed: u8) -> AccountId {
+    public(&key(seed)).account_id()
+}
+
+pub fn usdx() -> AssetId {
+    asset_id_for_code("USDX")
+}
+
+pub fn chain() -> ChainId {
+    ChainId::new("abt-ledger-1").unwrap()
+}
+
+impl World {
+    pub fn new() -> World {
+        let account = |seed: u8, roles: Vec<Role>| GenesisAccount {
+            public_key: public(&key(seed)),
+            roles,
+            kyc_state: KycState::Corporate,
+            asset_holder: None,
+        };
+        let genesis = Genesis {
+            chain_id: chain(),
+            genesis_time_ms: 1_795_000_000_000,
+            validators: ValidatorSet::new(vec![Validator {
+                public_key: public(&key(90)),
+                voting_power: 1,
+            }])
+            .unwrap(),
+            controllers: ControllerPolicy {
+                threshold: 1,
+                public_keys: vec![public(&key(91))],
+                precision: 3,
+            },
+            accounts: vec![
+                account(SUPER, vec![Role::SuperAdmin]),
+                account(KYC, vec![Role::KycAdmin]),
+                account(SECURITY, vec![Role::SecurityAdmin]),
+                account(ISSUANCE, vec![Role::IssuanceAdmin]),
+                account(SETTLEMENT, vec![Role::SettlementInstitution]),
+                account(BANK_A, vec![Role::AssetHolder]),
+                account(BANK_B, vec![Role::AssetHolder]),
+            ],
+            assets: vec![GenesisAsset {
+                code: "USDX".into(),
+                precision: 2,
+                backing: BackingKind::DepositBacked,
+                maximum: 1_000_000_000,
+            }],
+        };
+        genesis.validate().unwrap();
+        World {
+            state: LedgerState::from_genesis(&genesis),
+            height: 1,
+            salt: 0,
+        }
+    }
+
+    /// Executes `operation` signed by the account whose key is seeded `seed`.
+    pub fn run(&mut self, seed: u8, operation: Operation) -> Result<(), LedgerError> {
+        self.run_as(&key(seed), self.state_id(seed), operation)
+    }
+
+    fn state_id(&self, seed: u8) -> AccountId {
+        // After key recovery an account keeps its id; tests name accounts by their first key.
+        id(seed)
+    }
+
+    pub fn run_as(
+        &mut self,
+        signing: &SigningKey,
+        signer: AccountId,
+        operation: Operation,
+    ) -> Result<(), LedgerError> {
+        self.salt += 1;
+        let tx = Transaction {
+            version: TRANSACTION_VERSION,
+            chain_id: chain(),
+            signer,
+            public_key: public(signing),
+            salt: self.salt,
+            expires_at_height: self.height + 100,
+            operation,
+        };
+        let ctx = BlockContext {
+            height: self.height,
+            time_ms: 1_795_000_000_000 + self.height * 1_000,
+        };
+        self.height += 1;
+        let result = self.state.execute(&tx, ctx);
+        self.state.check_invariants().unwrap();
+        result
+    }
+
+    /// Registers holder `seed` with bank `bank` and verifies its KYC.
+    pub fn holder(&mut self, seed: u8, bank: u8) -> AccountId {
+        let challenge = sha256(&[seed, bank]);
+        let digest = registration_digest(&chain(), &id(bank), &challenge);
+        self.run(
+            bank,
+            Operation::RegisterHolder {
+                public_key: public(&key(seed)),
+                challenge,
+                holder_signature: sign(&key(seed), &digest),
+            },
+        )
+        .unwrap();
+        self.run(
+            KYC,
+            Operation::SetKycState {
+                account: id(seed),
+                state: KycState::Verified,
+            },
+        )
+        .unwrap();
+        id(seed)
+    }
+}
