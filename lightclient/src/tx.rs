@@ -176,13 +176,16 @@ pub struct FeeRule {
     pub flat: u128,
     /// Percentage part in parts per million.
     pub percent_ppm: u32,
+    /// The account fees are paid to.
+    pub collector: AccountId,
 }
 struct_codec!(FeeRule {
     scope,
     min_amount,
     max_amount,
     flat,
-    percent_ppm
+    percent_ppm,
+    collector
 });
 
 /// A limit on the amount moved per period.

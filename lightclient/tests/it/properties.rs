@@ -212,18 +212,20 @@ pub fn operation() -> impl Strategy<Value = Operation> {
                 any::<u128>(),
                 any::<u128>(),
                 any::<u128>(),
-                any::<u32>()
+                any::<u32>(),
+                account()
             ))
         )
             .prop_map(|(id, rule)| Operation::SetFee {
                 id,
                 rule: rule.map(
-                    |(scope, min_amount, max_amount, flat, percent_ppm)| FeeRule {
+                    |(scope, min_amount, max_amount, flat, percent_ppm, collector)| FeeRule {
                         scope,
                         min_amount,
                         max_amount,
                         flat,
-                        percent_ppm
+                        percent_ppm,
+                        collector
                     }
                 ),
             }),
@@ -363,6 +365,7 @@ pub fn sample_operations() -> Vec<Operation> {
                 max_amount: 1_000_000,
                 flat: 10,
                 percent_ppm: 2_500,
+                collector: who,
             }),
         },
         Operation::SetFee { id: 1, rule: None },
