@@ -1,6 +1,7 @@
 //! Why the ledger refused a transaction. Each error has a stable numeric code, recorded in the
 //! transaction's receipt.
 
+use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
 use lightclient::tx::{KycState, Role};
 
@@ -145,6 +146,60 @@ pub enum LedgerError {
     /// Something the ledger does not do yet.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+    /// The fee the transaction states differs from the fee the rules give.
+    #[error("the fee is {actual}, the transaction expects {expected}")]
+    FeeMismatch {
+        /// What the transaction stated.
+        expected: u128,
+        /// What the rules give.
+        actual: u128,
+    },
+    /// A fee rule whose amount range overlaps another of the same scope.
+    #[error("the amount range overlaps fee rule {other} of the same scope")]
+    FeeRangeOverlap {
+        /// The other rule.
+        other: u32,
+    },
+    /// A limit would be exceeded.
+    #[error("limit rule {rule}: {used} used of {max} this period, {amount} more is too much")]
+    LimitExceeded {
+        /// The rule.
+        rule: u32,
+        /// Used so far this period.
+        used: u128,
+        /// The amount asked.
+        amount: u128,
+        /// The limit.
+        max: u128,
+    },
+    /// No such request.
+    #[error("request {0} does not exist")]
+    UnknownRequest(u64),
+    /// The request was already decided.
+    #[error("request {0} was already decided")]
+    RequestDecided(u64),
+    /// The signature does not verify.
+    #[error("the transaction's signature does not verify")]
+    BadSignature,
+    /// Past its expiry height.
+    #[error("the transaction expired at height {expires_at_height}; this is height {height}")]
+    Expired {
+        /// Its expiry.
+        expires_at_height: u64,
+        /// The current height.
+        height: u64,
+    },
+    /// Expiry further ahead than the ledger remembers txids.
+    #[error("expiry height {expires_at_height} is beyond the limit {limit}")]
+    ExpiryTooFar {
+        /// Its expiry.
+        expires_at_height: u64,
+        /// The furthest allowed.
+        limit: u64,
+    },
+    /// The same txid was already included.
+    #[error("transaction {0} was already included")]
+    AlreadyIncluded(Hash32),
 }
 
 impl LedgerError {
@@ -177,6 +232,15 @@ impl LedgerError {
             LedgerError::Overflow => 24,
             LedgerError::SelfTransfer => 25,
             LedgerError::Unsupported(_) => 26,
+            LedgerError::FeeMismatch { .. } => 27,
+            LedgerError::FeeRangeOverlap { .. } => 28,
+            LedgerError::LimitExceeded { .. } => 29,
+            LedgerError::UnknownRequest(_) => 30,
+            LedgerError::RequestDecided(_) => 31,
+            LedgerError::BadSignature => 32,
+            LedgerError::Expired { .. } => 33,
+            LedgerError::ExpiryTooFar { .. } => 34,
+            LedgerError::AlreadyIncluded(_) => 35,
         }
     }
 }

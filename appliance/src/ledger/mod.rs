@@ -3,10 +3,12 @@
 
 mod error;
 mod ops;
+mod rules;
 mod state;
 
 pub use error::LedgerError;
-pub use ops::BlockContext;
+pub use ops::{BlockContext, MAX_TX_LIFETIME, Outcome, SignatureCheck, operation_name};
 pub use state::{
-    Account, Asset, Balance, InvariantViolation, LedgerState, Position, SettlementEvent,
+    Account, Asset, AuditEntry, Balance, InvariantViolation, LedgerState, Position, Request,
+    RequestKind, RequestStatus, SettlementEvent,
 };

@@ -7,8 +7,63 @@ use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId, PublicKey, Signature};
 use lightclient::tx::{BackingKind, KycState, Operation, Role, Transaction, registration_digest};
 
+use std::collections::BTreeMap;
+
+use lightclient::header::Receipt;
+use lightclient::tx::{Decision, FeeRule, LimitRule, OperationKind, SignedTransaction};
+
 use super::error::LedgerError;
-use super::state::{Account, Asset, LedgerState, SettlementEvent};
+use super::rules::{Subject, applicable_limits, check_fee_rule, fee_for};
+use super::state::{
+    Account, Asset, AuditEntry, Balance, LedgerState, Position, Request, RequestKind,
+    RequestStatus, SettlementEvent,
+};
+
+/// Which part of a balance tokens leave from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Available,
+    Locked,
+}
+
+/// The writes of one transaction, staged so that nothing lands unless every check passed.
+#[derive(Default)]
+struct Plan {
+    balances: BTreeMap<(AccountId, AssetId), Balance>,
+    positions: BTreeMap<(AccountId, AssetId), Position>,
+    usage: BTreeMap<(u32, AccountId, u64), u128>,
+    supply: BTreeMap<AssetId, u128>,
+}
+
+impl Plan {
+    fn balance(&mut self, state: &LedgerState, account: AccountId, asset: AssetId) -> &mut Balance {
+        self.balances
+            .entry((account, asset))
+            .or_insert_with(|| state.balance(&account, &asset))
+    }
+
+    fn position(
+        &mut self,
+        state: &LedgerState,
+        holder: AccountId,
+        asset: AssetId,
+    ) -> &mut Position {
+        self.positions
+            .entry((holder, asset))
+            .or_insert_with(|| state.position(&holder, &asset))
+    }
+
+    fn commit(self, state: &mut LedgerState) {
+        state.balances.extend(self.balances);
+        state.positions.extend(self.positions);
+        state.limit_usage.extend(self.usage);
+        for (asset, supply) in self.supply {
+            if let Some(asset) = state.assets.get_mut(&asset) {
+                asset.issued = supply;
+            }
+        }
+    }
+}
 
 /// Where in the chain a transaction executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +147,18 @@ impl LedgerState {
                 asset,
                 amount,
                 expected_fee,
-            } => self.transfer(&signer, to, asset, *amount, *expected_fee),
+            } => self.transfer(&signer, to, asset, *amount, *expected_fee, ctx),
+            Operation::SetFee { id, rule } => self.set_fee(&signer, *id, rule.as_ref()),
+            Operation::SetLimit { id, rule } => self.set_limit(&signer, *id, rule.as_ref()),
+            Operation::RequestRedemption {
+                asset,
+                amount,
+                expected_fee,
+            } => self.request_redemption(&signer, asset, *amount, *expected_fee, ctx),
+            Operation::ReviewRequest {
+                request_id,
+                decision,
+            } => self.review_request(&signer, *request_id, decision, ctx),
             Operation::RunSettlement { asset } => self.run_settlement(&signer, asset, ctx),
             Operation::PlaceOffer { .. } | Operation::CancelOffer { .. } => Err(
                 LedgerError::Unsupported("the internal exchange is not built yet"),
@@ -395,6 +461,7 @@ impl LedgerState {
         asset_id: &AssetId,
         amount: u128,
         expected_fee: u128,
+        ctx: BlockContext,
     ) -> Result<(), LedgerError> {
         positive(amount)?;
         signer.check_may_transact()?;
@@ -404,62 +471,326 @@ impl LedgerState {
         let asset = self.asset_or(asset_id)?.clone();
         let receiver = self.account_or(to)?.clone();
         receiver.check_may_transact()?;
-        let fee = 0u128; // fee rules arrive with the fees increment
-        if fee != expected_fee {
-            return Err(LedgerError::InvalidArgument(format!(
-                "fee is {fee}, transaction expects {expected_fee}"
-            )));
+        let subject = Subject {
+            operation: OperationKind::Transfer,
+            asset: asset_id,
+            account: signer,
+        };
+        let fee = self.fee(&subject, amount, expected_fee)?;
+        let mut plan = Plan::default();
+        self.charge_limits(&mut plan, &subject, amount, ctx)?;
+        self.move_tokens(
+            &mut plan,
+            signer,
+            &receiver,
+            &asset,
+            amount,
+            Source::Available,
+        )?;
+        if let Some((fee, collector)) = fee {
+            let collector = self.account_or(&collector)?.clone();
+            self.move_tokens(
+                &mut plan,
+                signer,
+                &collector,
+                &asset,
+                fee,
+                Source::Available,
+            )?;
         }
-        let needed = add(amount, fee)?;
-        let mut from_balance = self.balance(&signer.id, asset_id);
-        from_balance.available =
-            from_balance
+        plan.commit(self);
+        Ok(())
+    }
+
+    /// The fee for an operation, checked against what the transaction expects.
+    fn fee(
+        &self,
+        subject: &Subject<'_>,
+        amount: u128,
+        expected: u128,
+    ) -> Result<Option<(u128, AccountId)>, LedgerError> {
+        let fee = fee_for(&self.fees, subject, amount)?.filter(|(fee, _)| *fee > 0);
+        let actual = fee.map_or(0, |(fee, _)| fee);
+        if actual == expected {
+            Ok(fee)
+        } else {
+            Err(LedgerError::FeeMismatch { expected, actual })
+        }
+    }
+
+    /// Adds `amount` to every applicable limit's usage in `plan`, refusing if any is exceeded
+    /// (the strictest rule therefore always binds).
+    fn charge_limits(
+        &self,
+        plan: &mut Plan,
+        subject: &Subject<'_>,
+        amount: u128,
+        ctx: BlockContext,
+    ) -> Result<Vec<(u32, u64, u128)>, LedgerError> {
+        let mut charges = Vec::new();
+        for (rule_id, rule, period) in applicable_limits(&self.limits, subject, ctx.time_ms) {
+            let key = (rule_id, subject.account.id, period);
+            let used = plan
+                .usage
+                .get(&key)
+                .copied()
+                .unwrap_or_else(|| self.limit_usage(rule_id, &subject.account.id, period));
+            let after = add(used, amount)?;
+            if after > rule.max_amount {
+                return Err(LedgerError::LimitExceeded {
+                    rule: rule_id,
+                    used,
+                    amount,
+                    max: rule.max_amount,
+                });
+            }
+            plan.usage.insert(key, after);
+            charges.push((rule_id, period, amount));
+        }
+        Ok(charges)
+    }
+
+    /// Moves tokens between holders in `plan`; for deposit-backed assets held through different
+    /// asset holders, the obligation moves too (unsettled and issued), keeping both covered.
+    fn move_tokens(
+        &self,
+        plan: &mut Plan,
+        from: &Account,
+        to: &Account,
+        asset: &Asset,
+        amount: u128,
+        source: Source,
+    ) -> Result<(), LedgerError> {
+        let from_balance = plan.balance(self, from.id, asset.id);
+        let pool = match source {
+            Source::Available => &mut from_balance.available,
+            Source::Locked => &mut from_balance.locked,
+        };
+        *pool = pool
+            .checked_sub(amount)
+            .ok_or(LedgerError::InsufficientBalance {
+                account: from.id,
+                asset: asset.id,
+                available: *pool,
+                needed: amount,
+            })?;
+        let to_balance = plan.balance(self, to.id, asset.id);
+        to_balance.available = add(to_balance.available, amount)?;
+        to_balance.total().ok_or(LedgerError::Overflow)?;
+        if asset.backing != BackingKind::DepositBacked {
+            return Ok(());
+        }
+        let from_holder = from
+            .asset_holder
+            .ok_or(LedgerError::NoAssetHolder(from.id))?;
+        let to_holder = to.asset_holder.ok_or(LedgerError::NoAssetHolder(to.id))?;
+        if from_holder == to_holder {
+            return Ok(());
+        }
+        let delta = signed(amount)?;
+        let from_pos = plan.position(self, from_holder, asset.id);
+        from_pos.unsettled = from_pos
+            .unsettled
+            .checked_sub(delta)
+            .ok_or(LedgerError::Overflow)?;
+        from_pos.issued = from_pos
+            .issued
+            .checked_sub(amount)
+            .ok_or(LedgerError::Overflow)?;
+        from_pos.check_covered(from_holder)?;
+        let to_pos = plan.position(self, to_holder, asset.id);
+        to_pos.unsettled = to_pos
+            .unsettled
+            .checked_add(delta)
+            .ok_or(LedgerError::Overflow)?;
+        to_pos.issued = add(to_pos.issued, amount)?;
+        to_pos.check_covered(to_holder)
+    }
+
+    fn set_fee(
+        &mut self,
+        signer: &Account,
+        id: u32,
+        rule: Option<&FeeRule>,
+    ) -> Result<(), LedgerError> {
+        self.require(signer, &[Role::FeesAdmin, Role::SuperAdmin])?;
+        match rule {
+            Some(rule) => {
+                check_fee_rule(&self.fees, id, rule)?;
+                self.account_or(&rule.collector)?;
+                self.fees.insert(id, rule.clone());
+            }
+            None => {
+                self.fees
+                    .remove(&id)
+                    .ok_or_else(|| LedgerError::InvalidArgument(format!("no fee rule {id}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_limit(
+        &mut self,
+        signer: &Account,
+        id: u32,
+        rule: Option<&LimitRule>,
+    ) -> Result<(), LedgerError> {
+        self.require(signer, &[Role::LimitsAdmin, Role::SuperAdmin])?;
+        match rule {
+            Some(rule) => {
+                self.limits.insert(id, rule.clone());
+            }
+            None => {
+                self.limits
+                    .remove(&id)
+                    .ok_or_else(|| LedgerError::InvalidArgument(format!("no limit rule {id}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn request_redemption(
+        &mut self,
+        signer: &Account,
+        asset_id: &AssetId,
+        amount: u128,
+        expected_fee: u128,
+        ctx: BlockContext,
+    ) -> Result<(), LedgerError> {
+        positive(amount)?;
+        signer.check_may_transact()?;
+        let asset = self.asset_or(asset_id)?;
+        if asset.backing != BackingKind::DepositBacked {
+            return Err(LedgerError::Unsupported(
+                "redemption of allocated assets arrives with the mapping lifecycle",
+            ));
+        }
+        let subject = Subject {
+            operation: OperationKind::Redemption,
+            asset: asset_id,
+            account: signer,
+        };
+        let fee = self.fee(&subject, amount, expected_fee)?;
+        let total = add(amount, fee.map_or(0, |(f, _)| f))?;
+        let mut plan = Plan::default();
+        let limit_charges = self.charge_limits(&mut plan, &subject, amount, ctx)?;
+        let balance = plan.balance(self, signer.id, *asset_id);
+        balance.available =
+            balance
                 .available
-                .checked_sub(needed)
+                .checked_sub(total)
                 .ok_or(LedgerError::InsufficientBalance {
                     account: signer.id,
                     asset: *asset_id,
-                    available: from_balance.available,
-                    needed,
+                    available: balance.available,
+                    needed: total,
                 })?;
-        let mut to_balance = self.balance(to, asset_id);
-        to_balance.available = add(to_balance.available, amount)?;
-        to_balance.total().ok_or(LedgerError::Overflow)?;
+        balance.locked = add(balance.locked, total)?;
+        plan.commit(self);
+        let id = self.next_request_id;
+        self.next_request_id = id.saturating_add(1);
+        self.requests.insert(
+            id,
+            Request {
+                id,
+                created_height: ctx.height,
+                kind: RequestKind::Redemption {
+                    holder: signer.id,
+                    asset: *asset_id,
+                    amount,
+                    fee: fee.map_or(0, |(f, _)| f),
+                    collector: fee.map(|(_, c)| c),
+                    limit_charges,
+                },
+                status: RequestStatus::Pending,
+            },
+        );
+        Ok(())
+    }
 
-        let mut moved_positions = Vec::new();
-        if asset.backing == BackingKind::DepositBacked {
-            let from_holder = signer
-                .asset_holder
-                .ok_or(LedgerError::NoAssetHolder(signer.id))?;
-            let to_holder = receiver
-                .asset_holder
-                .ok_or(LedgerError::NoAssetHolder(*to))?;
-            if from_holder != to_holder {
-                let delta = signed(amount)?;
-                let mut from_pos = self.position(&from_holder, asset_id);
-                from_pos.unsettled = from_pos
-                    .unsettled
-                    .checked_sub(delta)
-                    .ok_or(LedgerError::Overflow)?;
-                from_pos.issued = from_pos
-                    .issued
-                    .checked_sub(amount)
-                    .ok_or(LedgerError::Overflow)?;
-                let mut to_pos = self.position(&to_holder, asset_id);
-                to_pos.unsettled = to_pos
-                    .unsettled
-                    .checked_add(delta)
-                    .ok_or(LedgerError::Overflow)?;
-                to_pos.issued = add(to_pos.issued, amount)?;
-                from_pos.check_covered(from_holder)?;
-                to_pos.check_covered(to_holder)?;
-                moved_positions.push(((from_holder, *asset_id), from_pos));
-                moved_positions.push(((to_holder, *asset_id), to_pos));
-            }
+    fn review_request(
+        &mut self,
+        signer: &Account,
+        request_id: u64,
+        decision: &Decision,
+        ctx: BlockContext,
+    ) -> Result<(), LedgerError> {
+        let request = self
+            .requests
+            .get(&request_id)
+            .ok_or(LedgerError::UnknownRequest(request_id))?
+            .clone();
+        if request.status != RequestStatus::Pending {
+            return Err(LedgerError::RequestDecided(request_id));
         }
-        self.balances.insert((signer.id, *asset_id), from_balance);
-        self.balances.insert((*to, *asset_id), to_balance);
-        self.positions.extend(moved_positions);
+        let RequestKind::Redemption {
+            holder,
+            asset,
+            amount,
+            fee,
+            collector,
+            limit_charges,
+        } = &request.kind;
+        let holder = self.account_or(holder)?.clone();
+        let is_holders_bank =
+            signer.has(Role::AssetHolder) && holder.asset_holder == Some(signer.id);
+        if !is_holders_bank {
+            self.require(signer, &[Role::IssuanceAdmin])?;
+        }
+        let asset = self.asset_or(asset)?.clone();
+        let total = add(*amount, *fee)?;
+        let mut plan = Plan::default();
+        let status = match decision {
+            Decision::Approve {} => {
+                if let Some(collector) = collector.filter(|_| *fee > 0) {
+                    let collector = self.account_or(&collector)?.clone();
+                    self.move_tokens(&mut plan, &holder, &collector, &asset, *fee, Source::Locked)?;
+                }
+                let balance = plan.balance(self, holder.id, asset.id);
+                balance.locked = balance
+                    .locked
+                    .checked_sub(*amount)
+                    .ok_or(LedgerError::Overflow)?;
+                let bank = holder
+                    .asset_holder
+                    .ok_or(LedgerError::NoAssetHolder(holder.id))?;
+                let position = plan.position(self, bank, asset.id);
+                position.issued = position
+                    .issued
+                    .checked_sub(*amount)
+                    .ok_or(LedgerError::Overflow)?;
+                plan.supply.insert(
+                    asset.id,
+                    asset
+                        .issued
+                        .checked_sub(*amount)
+                        .ok_or(LedgerError::Overflow)?,
+                );
+                RequestStatus::Approved { height: ctx.height }
+            }
+            Decision::Reject { reason } => {
+                let balance = plan.balance(self, holder.id, asset.id);
+                balance.locked = balance
+                    .locked
+                    .checked_sub(total)
+                    .ok_or(LedgerError::Overflow)?;
+                balance.available = add(balance.available, total)?;
+                for (rule, period, charged) in limit_charges {
+                    let key = (*rule, holder.id, *period);
+                    let used = self.limit_usage(*rule, &holder.id, *period);
+                    plan.usage.insert(key, used.saturating_sub(*charged));
+                }
+                RequestStatus::Rejected {
+                    height: ctx.height,
+                    reason: reason.clone(),
+                }
+            }
+            _ => return Err(LedgerError::Unsupported("unknown decision")),
+        };
+        plan.commit(self);
+        if let Some(request) = self.requests.get_mut(&request_id) {
+            request.status = status;
+        }
         Ok(())
     }
 
@@ -498,5 +829,138 @@ impl LedgerState {
             });
         }
         Ok(())
+    }
+}
+
+/// How far beyond the current height a transaction's expiry may lie: the ledger remembers txids
+/// until they expire, so this bounds that memory (ADR 0004).
+pub const MAX_TX_LIFETIME: u64 = 10_000;
+
+/// Whether `apply` verifies the signature or the caller already did (the mempool verifies each
+/// transaction once on entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Verify it here.
+    Verify,
+    /// Verified before, by this node.
+    AlreadyVerified,
+}
+
+/// The result of applying one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// What goes into the block's receipts.
+    pub receipt: Receipt,
+    /// Why it was refused, if it was.
+    pub error: Option<LedgerError>,
+}
+
+/// The name of an operation in the audit trail.
+pub fn operation_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::RegisterHolder { .. } => "register_holder",
+        Operation::SetKycState { .. } => "set_kyc_state",
+        Operation::Ban { .. } => "ban",
+        Operation::Unban { .. } => "unban",
+        Operation::RecoverKey { .. } => "recover_key",
+        Operation::GrantRole { .. } => "grant_role",
+        Operation::RevokeRole { .. } => "revoke_role",
+        Operation::CreateAsset { .. } => "create_asset",
+        Operation::Deposit { .. } => "deposit",
+        Operation::Withdraw { .. } => "withdraw",
+        Operation::Issue { .. } => "issue",
+        Operation::Transfer { .. } => "transfer",
+        Operation::RequestRedemption { .. } => "request_redemption",
+        Operation::ReviewRequest { .. } => "review_request",
+        Operation::RunSettlement { .. } => "run_settlement",
+        Operation::RegisterItem { .. } => "register_item",
+        Operation::MoveItem { .. } => "move_item",
+        Operation::RetireItem { .. } => "retire_item",
+        Operation::RequestIssuance { .. } => "request_issuance",
+        Operation::UpdateMapping { .. } => "update_mapping",
+        Operation::SetFee { .. } => "set_fee",
+        Operation::SetLimit { .. } => "set_limit",
+        Operation::PlaceOffer { .. } => "place_offer",
+        Operation::CancelOffer { .. } => "cancel_offer",
+        _ => "unknown",
+    }
+}
+
+impl LedgerState {
+    /// Applies a signed transaction: signature, expiry and replay checks, then the operation. A
+    /// refused transaction changes nothing but the record of its txid (so it cannot be replayed
+    /// into a later state where it would succeed); an applied one also enters the audit trail.
+    pub fn apply(
+        &mut self,
+        tx: &SignedTransaction,
+        ctx: BlockContext,
+        check: SignatureCheck,
+    ) -> Outcome {
+        let txid = tx.txid();
+        let result = self.admit(tx, &txid, ctx, check).and_then(|()| {
+            self.seen_txids
+                .insert(txid, tx.transaction.expires_at_height);
+            self.txid_expiry
+                .insert((tx.transaction.expires_at_height, txid), ());
+            self.execute(&tx.transaction, ctx)
+        });
+        if result.is_ok() {
+            self.audit.push(AuditEntry {
+                height: ctx.height,
+                txid,
+                actor: tx.transaction.signer,
+                action: operation_name(&tx.transaction.operation).into(),
+            });
+        }
+        let error = result.err();
+        Outcome {
+            receipt: Receipt {
+                txid,
+                code: error.as_ref().map_or(0, LedgerError::code),
+            },
+            error,
+        }
+    }
+
+    fn admit(
+        &self,
+        tx: &SignedTransaction,
+        txid: &Hash32,
+        ctx: BlockContext,
+        check: SignatureCheck,
+    ) -> Result<(), LedgerError> {
+        let expires_at_height = tx.transaction.expires_at_height;
+        if expires_at_height < ctx.height {
+            return Err(LedgerError::Expired {
+                expires_at_height,
+                height: ctx.height,
+            });
+        }
+        let limit = ctx.height.saturating_add(MAX_TX_LIFETIME);
+        if expires_at_height > limit {
+            return Err(LedgerError::ExpiryTooFar {
+                expires_at_height,
+                limit,
+            });
+        }
+        if self.seen_txids.contains_key(txid) {
+            return Err(LedgerError::AlreadyIncluded(*txid));
+        }
+        if check == SignatureCheck::Verify {
+            tx.verify_signature()
+                .map_err(|_| LedgerError::BadSignature)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets txids whose expiry is below `height`: they can no longer be included anyway.
+    pub fn prune_expired_txids(&mut self, height: u64) {
+        while let Some((&(expiry, txid), ())) = self.txid_expiry.first_key_value() {
+            if expiry >= height {
+                break;
+            }
+            self.txid_expiry.remove(&(expiry, txid));
+            self.seen_txids.remove(&txid);
+        }
     }
 }

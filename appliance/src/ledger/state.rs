@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lightclient::genesis::{Genesis, asset_id_for_code};
+use lightclient::hash::Hash32;
 use lightclient::header::ChainId;
 use lightclient::keys::{AccountId, AssetId, PublicKey};
 use lightclient::mapping::ControllerPolicy;
-use lightclient::tx::{BackingKind, KycState, Role};
+use lightclient::tx::{BackingKind, FeeRule, KycState, LimitRule, Role};
 
 use super::error::LedgerError;
 
@@ -146,6 +147,73 @@ pub struct SettlementEvent {
     pub amount: i128,
 }
 
+/// A reviewable request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    /// Its id.
+    pub id: u64,
+    /// Height it was made at.
+    pub created_height: u64,
+    /// What is asked.
+    pub kind: RequestKind,
+    /// Where it stands.
+    pub status: RequestStatus,
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// Redeem tokens: `amount + fee` is locked until the decision.
+    Redemption {
+        /// The holder.
+        holder: AccountId,
+        /// The asset.
+        asset: AssetId,
+        /// Tokens to burn.
+        amount: u128,
+        /// Fee paid on approval.
+        fee: u128,
+        /// Who receives the fee.
+        collector: Option<AccountId>,
+        /// Limit usage charged, reverted on rejection: (rule, period, amount).
+        limit_charges: Vec<(u32, u64, u128)>,
+    },
+}
+
+/// The state of a request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum RequestStatus {
+    /// Awaiting review.
+    Pending,
+    /// Approved at this height.
+    Approved {
+        /// Height.
+        height: u64,
+    },
+    /// Rejected at this height.
+    Rejected {
+        /// Height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One entry of the audit trail: who changed what, by which transaction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Height of the block.
+    pub height: u64,
+    /// The transaction.
+    pub txid: Hash32,
+    /// The account that authorised it.
+    pub actor: AccountId,
+    /// The operation's name.
+    pub action: String,
+}
+
 /// The whole ledger state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerState {
@@ -157,6 +225,14 @@ pub struct LedgerState {
     pub(crate) balances: BTreeMap<(AccountId, AssetId), Balance>,
     pub(crate) positions: BTreeMap<(AccountId, AssetId), Position>,
     pub(crate) settlement_events: Vec<SettlementEvent>,
+    pub(crate) fees: BTreeMap<u32, FeeRule>,
+    pub(crate) limits: BTreeMap<u32, LimitRule>,
+    pub(crate) limit_usage: BTreeMap<(u32, AccountId, u64), u128>,
+    pub(crate) requests: BTreeMap<u64, Request>,
+    pub(crate) next_request_id: u64,
+    pub(crate) audit: Vec<AuditEntry>,
+    pub(crate) seen_txids: BTreeMap<Hash32, u64>,
+    pub(crate) txid_expiry: BTreeMap<(u64, Hash32), ()>,
 }
 
 impl LedgerState {
@@ -171,6 +247,14 @@ impl LedgerState {
             balances: BTreeMap::new(),
             positions: BTreeMap::new(),
             settlement_events: Vec::new(),
+            fees: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            limit_usage: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            next_request_id: 1,
+            audit: Vec::new(),
+            seen_txids: BTreeMap::new(),
+            txid_expiry: BTreeMap::new(),
         };
         for entry in &genesis.accounts {
             let id = entry.public_key.account_id();
@@ -233,6 +317,24 @@ impl LedgerState {
             .get(&(*asset_holder, *asset))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// A request.
+    pub fn request(&self, id: u64) -> Option<&Request> {
+        self.requests.get(&id)
+    }
+
+    /// The audit trail, oldest first.
+    pub fn audit(&self) -> &[AuditEntry] {
+        &self.audit
+    }
+
+    /// Usage of limit rule `rule` by `account` in period `period`.
+    pub fn limit_usage(&self, rule: u32, account: &AccountId, period: u64) -> u128 {
+        self.limit_usage
+            .get(&(rule, *account, period))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Settlement events so far, oldest first.

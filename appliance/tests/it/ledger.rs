@@ -753,7 +753,7 @@ fn transfer_errors() {
             needed: 51
         })
     );
-    assert!(matches!(
+    assert_eq!(
         w.run(
             20,
             Operation::Transfer {
@@ -763,8 +763,11 @@ fn transfer_errors() {
                 expected_fee: 5
             }
         ),
-        Err(LedgerError::InvalidArgument(_))
-    ));
+        Err(LedgerError::FeeMismatch {
+            expected: 5,
+            actual: 0
+        })
+    );
     // Admin accounts bank nowhere, so cannot hold deposit-backed tokens.
     assert_eq!(
         w.run(20, transfer(KYC, 1)),

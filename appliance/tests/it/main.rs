@@ -8,4 +8,5 @@
 #![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
 
 mod ledger;
+mod rules;
 mod world;

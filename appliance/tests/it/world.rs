@@ -1,7 +1,7 @@
 //! A small chain to test the ledger on: admins, a settlement institution, two banks, one
 //! deposit-backed asset.
 
-use appliance::ledger::{BlockContext, LedgerError, LedgerState};
+use appliance::ledger::{BlockContext, LedgerError, LedgerState, Outcome, SignatureCheck};
 use k256::ecdsa::SigningKey;
 use lightclient::genesis::{Genesis, GenesisAccount, GenesisAsset, asset_id_for_code};
 use lightclient::hash::{Hash32, sha256};
@@ -9,7 +9,8 @@ use lightclient::header::ChainId;
 use lightclient::keys::{AccountId, AssetId, PublicKey, Signature};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{
-    BackingKind, KycState, Operation, Role, TRANSACTION_VERSION, Transaction, registration_digest,
+    BackingKind, KycState, Operation, Role, SignedTransaction, TRANSACTION_VERSION, Transaction,
+    registration_digest,
 };
 use lightclient::validator::{Validator, ValidatorSet};
 
@@ -140,6 +141,41 @@ impl World {
         let result = self.state.execute(&tx, ctx);
         self.state.check_invariants().unwrap();
         result
+    }
+
+    /// A transaction signed by account `seed`, expiring `lifetime` blocks from now.
+    pub fn signed(&mut self, seed: u8, operation: Operation, lifetime: u64) -> SignedTransaction {
+        self.salt += 1;
+        let transaction = Transaction {
+            version: TRANSACTION_VERSION,
+            chain_id: chain(),
+            signer: id(seed),
+            public_key: public(&key(seed)),
+            salt: self.salt,
+            expires_at_height: self.height + lifetime,
+            operation,
+        };
+        let signature = sign(&key(seed), &transaction.txid());
+        SignedTransaction {
+            transaction,
+            signature,
+        }
+    }
+
+    /// Applies a signed transaction through the full path (signature, expiry, replay, audit).
+    pub fn apply(&mut self, tx: &SignedTransaction) -> Outcome {
+        let ctx = self.ctx();
+        self.height += 1;
+        let outcome = self.state.apply(tx, ctx, SignatureCheck::Verify);
+        self.state.check_invariants().unwrap();
+        outcome
+    }
+
+    pub fn ctx(&self) -> BlockContext {
+        BlockContext {
+            height: self.height,
+            time_ms: 1_795_000_000_000 + self.height * 1_000,
+        }
     }
 
     /// Registers holder `seed` with bank `bank` and verifies its KYC.
