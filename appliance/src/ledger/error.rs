@@ -200,6 +200,46 @@ pub enum LedgerError {
     /// The same txid was already included.
     #[error("transaction {0} was already included")]
     AlreadyIncluded(Hash32),
+    /// No physical item with this serial.
+    #[error("no item with serial {0:?}")]
+    UnknownItem(String),
+    /// The serial is registered already.
+    #[error("an item with serial {0:?} is registered already")]
+    ItemExists(String),
+    /// The item was retired.
+    #[error("item {0:?} is retired")]
+    ItemRetired(String),
+    /// The item backs tokens in the current mapping (or a pending issuance).
+    #[error("item {0:?} is allocated")]
+    ItemAllocated(String),
+    /// The mapping allocates more of an item than its mass.
+    #[error("the mapping allocates {allocated} of item {serial:?}, whose mass is {mass}")]
+    ItemOverallocated {
+        /// The item.
+        serial: String,
+        /// Allocated in the mapping.
+        allocated: u128,
+        /// Its mass.
+        mass: u128,
+    },
+    /// The mapping object was refused.
+    #[error("mapping refused: {0}")]
+    Mapping(lightclient::mapping::MappingError),
+    /// More supply for an asset that may not be reissued.
+    #[error("asset {0} is not reissuable")]
+    NotReissuable(AssetId),
+    /// The mapping burns more than the issuer holds for redemption.
+    #[error(
+        "the mapping burns {burn} of asset {asset}; its issuer holds only {held} for redemption"
+    )]
+    BurnExceedsHeld {
+        /// The asset.
+        asset: AssetId,
+        /// Amount to burn.
+        burn: u128,
+        /// Available at the issuer.
+        held: u128,
+    },
 }
 
 impl LedgerError {
@@ -241,6 +281,14 @@ impl LedgerError {
             LedgerError::Expired { .. } => 33,
             LedgerError::ExpiryTooFar { .. } => 34,
             LedgerError::AlreadyIncluded(_) => 35,
+            LedgerError::UnknownItem(_) => 36,
+            LedgerError::ItemExists(_) => 37,
+            LedgerError::ItemRetired(_) => 38,
+            LedgerError::ItemAllocated(_) => 39,
+            LedgerError::ItemOverallocated { .. } => 40,
+            LedgerError::Mapping(_) => 41,
+            LedgerError::NotReissuable(_) => 42,
+            LedgerError::BurnExceedsHeld { .. } => 43,
         }
     }
 }

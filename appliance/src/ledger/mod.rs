@@ -5,10 +5,12 @@ mod error;
 mod ops;
 mod rules;
 mod state;
+mod vault;
 
 pub use error::LedgerError;
 pub use ops::{BlockContext, MAX_TX_LIFETIME, Outcome, SignatureCheck, operation_name};
 pub use state::{
-    Account, Asset, AuditEntry, Balance, InvariantViolation, LedgerState, Position, Request,
-    RequestKind, RequestStatus, SettlementEvent,
+    Account, Asset, AuditEntry, Balance, InvariantViolation, Item, LedgerState, MappingRecord,
+    Position, Request, RequestKind, RequestStatus, SettlementEvent,
 };
+pub use vault::allocated_asset_id;

@@ -72,9 +72,11 @@ pub struct BlockContext {
     pub height: u64,
     /// Its time, milliseconds since the Unix epoch.
     pub time_ms: u64,
+    /// Entropy every node agrees on and nobody could choose: the previous block's hash.
+    pub entropy: Hash32,
 }
 
-fn add(a: u128, b: u128) -> Result<u128, LedgerError> {
+pub(super) fn add(a: u128, b: u128) -> Result<u128, LedgerError> {
     a.checked_add(b).ok_or(LedgerError::Overflow)
 }
 
@@ -82,7 +84,7 @@ fn signed(amount: u128) -> Result<i128, LedgerError> {
     i128::try_from(amount).map_err(|_| LedgerError::Overflow)
 }
 
-fn positive(amount: u128) -> Result<(), LedgerError> {
+pub(super) fn positive(amount: u128) -> Result<(), LedgerError> {
     if amount == 0 {
         Err(LedgerError::ZeroAmount)
     } else {
@@ -160,14 +162,40 @@ impl LedgerState {
                 decision,
             } => self.review_request(&signer, *request_id, decision, ctx),
             Operation::RunSettlement { asset } => self.run_settlement(&signer, asset, ctx),
+            Operation::RegisterItem {
+                serial,
+                refiner,
+                mass,
+                fineness,
+                location,
+            } => self.register_item(&signer, serial, refiner, *mass, *fineness, location),
+            Operation::MoveItem { serial, location } => self.move_item(&signer, serial, location),
+            Operation::RetireItem { serial } => self.retire_item(&signer, serial),
+            Operation::RequestIssuance {
+                code,
+                precision,
+                issuer,
+                serials,
+                reissuable,
+            } => self.request_issuance(
+                &signer,
+                tx,
+                code,
+                *precision,
+                issuer,
+                serials,
+                *reissuable,
+                ctx,
+            ),
+            Operation::UpdateMapping { mapping } => self.update_mapping(&signer, mapping, ctx),
             Operation::PlaceOffer { .. } | Operation::CancelOffer { .. } => Err(
                 LedgerError::Unsupported("the internal exchange is not built yet"),
             ),
-            _ => Err(LedgerError::Unsupported("this operation is not built yet")),
+            _ => Err(LedgerError::Unsupported("unknown operation")),
         }
     }
 
-    fn require(&self, signer: &Account, roles: &[Role]) -> Result<(), LedgerError> {
+    pub(super) fn require(&self, signer: &Account, roles: &[Role]) -> Result<(), LedgerError> {
         if signer.kyc == KycState::Banned {
             return Err(LedgerError::Banned(signer.id));
         }
@@ -723,14 +751,19 @@ impl LedgerState {
         if request.status != RequestStatus::Pending {
             return Err(LedgerError::RequestDecided(request_id));
         }
-        let RequestKind::Redemption {
-            holder,
-            asset,
-            amount,
-            fee,
-            collector,
-            limit_charges,
-        } = &request.kind;
+        let (holder, asset, amount, fee, collector, limit_charges) = match &request.kind {
+            RequestKind::Redemption {
+                holder,
+                asset,
+                amount,
+                fee,
+                collector,
+                limit_charges,
+            } => (holder, asset, amount, fee, collector, limit_charges),
+            RequestKind::Issuance { asset, .. } => {
+                return self.decide_issuance(signer, request_id, *asset, decision, ctx);
+            }
+        };
         let holder = self.account_or(holder)?.clone();
         let is_holders_bank =
             signer.has(Role::AssetHolder) && holder.asset_holder == Some(signer.id);

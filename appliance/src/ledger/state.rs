@@ -147,6 +147,38 @@ pub struct SettlementEvent {
     pub amount: i128,
 }
 
+/// A physical item (bar) in a vault.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Item {
+    /// Serial number (the mapping's `vref`).
+    pub serial: String,
+    /// Refiner.
+    pub refiner: String,
+    /// Fine mass in base units of the mapping precision.
+    pub mass: u128,
+    /// Fineness in parts per 10,000.
+    pub fineness: u16,
+    /// Vault location.
+    pub location: String,
+    /// Whether it left custody.
+    pub retired: bool,
+}
+
+/// The mapping in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MappingRecord {
+    /// Its sequence.
+    pub sequence: u64,
+    /// SHA-256 of its exact bytes (what headers commit to).
+    pub hash: Hash32,
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+    /// Mapped amount per asset.
+    pub totals: BTreeMap<AssetId, u128>,
+    /// Items it allocates.
+    pub items: BTreeSet<String>,
+}
+
 /// A reviewable request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
@@ -178,6 +210,15 @@ pub enum RequestKind {
         collector: Option<AccountId>,
         /// Limit usage charged, reverted on rejection: (rule, period, amount).
         limit_charges: Vec<(u32, u64, u128)>,
+    },
+    /// Issue a new allocated asset against items; completed by the mapping update that maps it.
+    Issuance {
+        /// The new asset's id, fixed when the request committed.
+        asset: AssetId,
+        /// Who receives the minted tokens.
+        issuer: AccountId,
+        /// The items to allocate.
+        serials: Vec<String>,
     },
 }
 
@@ -233,6 +274,9 @@ pub struct LedgerState {
     pub(crate) audit: Vec<AuditEntry>,
     pub(crate) seen_txids: BTreeMap<Hash32, u64>,
     pub(crate) txid_expiry: BTreeMap<(u64, Hash32), ()>,
+    pub(crate) items: BTreeMap<String, Item>,
+    pub(crate) mapping: MappingRecord,
+    pub(crate) allocated_issuers: BTreeMap<AssetId, (AccountId, bool)>,
 }
 
 impl LedgerState {
@@ -255,7 +299,22 @@ impl LedgerState {
             audit: Vec::new(),
             seen_txids: BTreeMap::new(),
             txid_expiry: BTreeMap::new(),
+            items: BTreeMap::new(),
+            mapping: MappingRecord {
+                sequence: 0,
+                hash: Hash32::ZERO,
+                bytes: Vec::new(),
+                totals: BTreeMap::new(),
+                items: BTreeSet::new(),
+            },
+            allocated_issuers: BTreeMap::new(),
         };
+        if let Ok(initial) = genesis.initial_mapping()
+            && let Ok(bytes) = initial.to_json_bytes()
+        {
+            state.mapping.hash = lightclient::mapping::published_hash(&bytes);
+            state.mapping.bytes = bytes;
+        }
         for entry in &genesis.accounts {
             let id = entry.public_key.account_id();
             state.keys.insert(entry.public_key, id);
@@ -317,6 +376,16 @@ impl LedgerState {
             .get(&(*asset_holder, *asset))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// A physical item.
+    pub fn item(&self, serial: &str) -> Option<&Item> {
+        self.items.get(serial)
+    }
+
+    /// The mapping in force.
+    pub fn mapping(&self) -> &MappingRecord {
+        &self.mapping
     }
 
     /// A request.
@@ -447,6 +516,16 @@ pub enum InvariantViolation {
         asset: AssetId,
         /// Sum over asset holders.
         holders: u128,
+        /// Supply.
+        issued: u128,
+    },
+    /// An allocated asset's supply differs from its mapped amount.
+    #[error("allocated asset {asset} has supply {issued}, mapped {mapped}")]
+    MappedMismatch {
+        /// The asset.
+        asset: AssetId,
+        /// Mapped amount.
+        mapped: u128,
         /// Supply.
         issued: u128,
     },

@@ -9,4 +9,5 @@
 
 mod ledger;
 mod rules;
+mod vault;
 mod world;

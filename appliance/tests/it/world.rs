@@ -43,6 +43,8 @@ pub const ISSUANCE: u8 = 4;
 pub const SETTLEMENT: u8 = 5;
 pub const BANK_A: u8 = 6;
 pub const BANK_B: u8 = 7;
+pub const VAULT: u8 = 8;
+pub const CONTROLLERS: [u8; 3] = [91, 92, 93];
 
 pub struct World {
     pub state: LedgerState,
@@ -79,8 +81,8 @@ impl World {
             }])
             .unwrap(),
             controllers: ControllerPolicy {
-                threshold: 1,
-                public_keys: vec![public(&key(91))],
+                threshold: 2,
+                public_keys: CONTROLLERS.iter().map(|c| public(&key(*c))).collect(),
                 precision: 3,
             },
             accounts: vec![
@@ -91,6 +93,7 @@ impl World {
                 account(SETTLEMENT, vec![Role::SettlementInstitution]),
                 account(BANK_A, vec![Role::AssetHolder]),
                 account(BANK_B, vec![Role::AssetHolder]),
+                account(VAULT, vec![Role::VaultStaff]),
             ],
             assets: vec![GenesisAsset {
                 code: "USDX".into(),
@@ -133,10 +136,7 @@ impl World {
             expires_at_height: self.height + 100,
             operation,
         };
-        let ctx = BlockContext {
-            height: self.height,
-            time_ms: 1_795_000_000_000 + self.height * 1_000,
-        };
+        let ctx = self.ctx();
         self.height += 1;
         let result = self.state.execute(&tx, ctx);
         self.state.check_invariants().unwrap();
@@ -175,6 +175,7 @@ impl World {
         BlockContext {
             height: self.height,
             time_ms: 1_795_000_000_000 + self.height * 1_000,
+            entropy: sha256(&self.height.to_be_bytes()),
         }
     }
 
@@ -200,5 +201,40 @@ impl World {
         )
         .unwrap();
         id(seed)
+    }
+}
+
+/// A mapping of `assets` at `sequence`, signed by the controllers at `signers`.
+pub fn signed_mapping(
+    sequence: u64,
+    assets: Vec<lightclient::mapping::MappedAsset>,
+    signers: &[usize],
+) -> Vec<u8> {
+    let mut mapping = lightclient::mapping::Mapping::new(
+        chain(),
+        sequence,
+        1,
+        "2026-11-21T12:00:00Z".into(),
+        assets,
+        3,
+    )
+    .unwrap();
+    let digest = mapping.signing_digest().unwrap();
+    for &i in signers {
+        let controller = key(CONTROLLERS[i]);
+        mapping.add_signature(&public(&controller), &sign(&controller, &digest));
+    }
+    mapping.to_json_bytes().unwrap()
+}
+
+pub fn entry(asset: AssetId, amount: &str, vref: &str) -> lightclient::mapping::MappedAsset {
+    lightclient::mapping::MappedAsset {
+        assetid: asset,
+        amount: amount.into(),
+        vref: vref.into(),
+        location: "London vault 1".into(),
+        issuer: "issuer".into(),
+        refiner: "Valcambi".into(),
+        fineness: "999.9".into(),
     }
 }

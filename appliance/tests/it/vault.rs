@@ -1,0 +1,371 @@
+use appliance::ledger::{LedgerError, RequestStatus, allocated_asset_id};
+use lightclient::hash::sha256;
+use lightclient::mapping::MappingError;
+use lightclient::tx::{Decision, Operation, Role};
+
+use crate::world::*;
+
+fn bar(serial: &str, mass: u128) -> Operation {
+    Operation::RegisterItem {
+        serial: serial.into(),
+        refiner: "Valcambi".into(),
+        mass,
+        fineness: 9999,
+        location: "London vault 1".into(),
+    }
+}
+
+/// Three bars in the vault and an issuance request for two of them; returns the new asset id.
+fn issuance(w: &mut World, reissuable: bool) -> lightclient::keys::AssetId {
+    w.run(VAULT, bar("AB-1", 400_000)).unwrap();
+    w.run(VAULT, bar("AB-2", 12_500)).unwrap();
+    w.run(VAULT, bar("AB-3", 100_000)).unwrap();
+    let tx = w.signed(
+        ISSUANCE,
+        Operation::RequestIssuance {
+            code: "XAU1".into(),
+            precision: 3,
+            issuer: id(ISSUANCE),
+            serials: vec!["AB-1".into(), "AB-2".into()],
+            reissuable,
+        },
+        10,
+    );
+    let entropy = sha256(&w.height.to_be_bytes());
+    assert_eq!(w.apply(&tx).error, None);
+    allocated_asset_id(&entropy, &tx.txid())
+}
+
+#[test]
+fn items_are_registered_moved_and_retired_by_vault_staff() {
+    let mut w = World::new();
+    assert_eq!(
+        w.run(BANK_A, bar("AB-1", 1)),
+        Err(LedgerError::NotAuthorised {
+            account: id(BANK_A),
+            role: Role::VaultStaff
+        })
+    );
+    w.run(VAULT, bar("AB-1", 400_000)).unwrap();
+    assert_eq!(
+        w.run(VAULT, bar("AB-1", 5)),
+        Err(LedgerError::ItemExists("AB-1".into()))
+    );
+    assert_eq!(w.run(VAULT, bar("AB-9", 0)), Err(LedgerError::ZeroAmount));
+    assert!(matches!(
+        w.run(VAULT, bar("", 1)),
+        Err(LedgerError::InvalidArgument(_))
+    ));
+    w.run(
+        VAULT,
+        Operation::MoveItem {
+            serial: "AB-1".into(),
+            location: "Zurich vault 2".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.item("AB-1").unwrap().location, "Zurich vault 2");
+    assert_eq!(
+        w.run(
+            VAULT,
+            Operation::MoveItem {
+                serial: "AB-7".into(),
+                location: "x".into()
+            }
+        ),
+        Err(LedgerError::UnknownItem("AB-7".into()))
+    );
+    w.run(
+        VAULT,
+        Operation::RetireItem {
+            serial: "AB-1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.run(
+            VAULT,
+            Operation::RetireItem {
+                serial: "AB-1".into()
+            }
+        ),
+        Err(LedgerError::ItemRetired("AB-1".into()))
+    );
+}
+
+#[test]
+fn issuance_request_fixes_the_asset_id_and_the_signed_mapping_mints_it() {
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 0);
+    // Items of a pending issuance cannot be retired or requested again.
+    assert_eq!(
+        w.run(
+            VAULT,
+            Operation::RetireItem {
+                serial: "AB-2".into()
+            }
+        ),
+        Err(LedgerError::ItemAllocated("AB-2".into()))
+    );
+
+    let mapping = signed_mapping(
+        1,
+        vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+        &[0, 2],
+    );
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: mapping.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 412_500);
+    assert_eq!(w.state.balance(&id(ISSUANCE), &asset).available, 412_500);
+    assert_eq!(w.state.mapping().sequence, 1);
+    assert_eq!(w.state.mapping().hash, sha256(&mapping));
+    assert!(matches!(
+        w.state.request(1).unwrap().status,
+        RequestStatus::Approved { .. }
+    ));
+    assert_eq!(
+        w.run(
+            VAULT,
+            Operation::RetireItem {
+                serial: "AB-1".into()
+            }
+        ),
+        Err(LedgerError::ItemAllocated("AB-1".into()))
+    );
+    // The same mapping again is stale.
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping }),
+        Err(LedgerError::Mapping(MappingError::StaleSequence {
+            sequence: 1,
+            current: 1
+        }))
+    );
+}
+
+#[test]
+fn mapping_updates_need_n_of_m_and_must_fit_the_items() {
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    let one = signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[1]);
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping: one }),
+        Err(LedgerError::Mapping(MappingError::NotEnoughSignatures {
+            valid: 1,
+            required: 2
+        }))
+    );
+    let too_much = signed_mapping(1, vec![entry(asset, "400.001", "AB-1")], &[0, 1]);
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping: too_much }),
+        Err(LedgerError::ItemOverallocated {
+            serial: "AB-1".into(),
+            allocated: 400_001,
+            mass: 400_000
+        })
+    );
+    let missing = signed_mapping(1, vec![entry(asset, "1", "NO-SUCH-BAR")], &[0, 1]);
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping: missing }),
+        Err(LedgerError::UnknownItem("NO-SUCH-BAR".into()))
+    );
+    let stranger = lightclient::keys::AssetId([3; 32]);
+    let unknown = signed_mapping(1, vec![entry(stranger, "1", "AB-1")], &[0, 1]);
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping: unknown }),
+        Err(LedgerError::UnknownAsset(stranger))
+    );
+    assert!(matches!(
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: b"{not json".to_vec()
+            }
+        ),
+        Err(LedgerError::Mapping(MappingError::Json(_)))
+    ));
+    // Nothing was minted by any refused update.
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 0);
+}
+
+#[test]
+fn a_non_reissuable_asset_cannot_grow_and_a_reissuable_one_can() {
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 1]),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: signed_mapping(
+                    2,
+                    vec![entry(asset, "400", "AB-1"), entry(asset, "100", "AB-3")],
+                    &[0, 1]
+                )
+            }
+        ),
+        Err(LedgerError::NotReissuable(asset))
+    );
+
+    let mut w = World::new();
+    let asset = issuance(&mut w, true);
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 1]),
+        },
+    )
+    .unwrap();
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(
+                2,
+                vec![entry(asset, "400", "AB-1"), entry(asset, "100", "AB-3")],
+                &[0, 1],
+            ),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 500_000);
+}
+
+#[test]
+fn a_smaller_mapping_burns_what_the_issuer_holds_for_redemption() {
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(
+                1,
+                vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+                &[0, 1],
+            ),
+        },
+    )
+    .unwrap();
+    // The issuer passes all but 10 to a holder; the holder cannot be burned from.
+    let holder = w.holder(20, BANK_A);
+    w.run(
+        ISSUANCE,
+        Operation::Transfer {
+            to: holder,
+            asset,
+            amount: 412_490,
+            expected_fee: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: signed_mapping(2, vec![entry(asset, "400", "AB-1")], &[0, 1])
+            }
+        ),
+        Err(LedgerError::BurnExceedsHeld {
+            asset,
+            burn: 12_500,
+            held: 10
+        })
+    );
+    // The holder returns 12.5 to the issuer for redemption; now the re-mapping burns it.
+    w.run(
+        20,
+        Operation::Transfer {
+            to: id(ISSUANCE),
+            asset,
+            amount: 12_490,
+            expected_fee: 0,
+        },
+    )
+    .unwrap();
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(2, vec![entry(asset, "400", "AB-1")], &[0, 1]),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 400_000);
+    assert_eq!(w.state.balance(&id(ISSUANCE), &asset).available, 0);
+    // AB-2 is free again and may leave the vault.
+    w.run(
+        VAULT,
+        Operation::RetireItem {
+            serial: "AB-2".into(),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn issuance_requests_are_checked_and_can_be_rejected() {
+    let mut w = World::new();
+    w.run(VAULT, bar("AB-1", 1_000)).unwrap();
+    let request = |serials: Vec<&str>, precision: u8| Operation::RequestIssuance {
+        code: "XAU1".into(),
+        precision,
+        issuer: id(ISSUANCE),
+        serials: serials.into_iter().map(String::from).collect(),
+        reissuable: false,
+    };
+    assert_eq!(
+        w.run(BANK_A, request(vec!["AB-1"], 3)),
+        Err(LedgerError::NotAuthorised {
+            account: id(BANK_A),
+            role: Role::IssuanceAdmin
+        })
+    );
+    assert!(matches!(
+        w.run(ISSUANCE, request(vec!["AB-1"], 2)),
+        Err(LedgerError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        w.run(ISSUANCE, request(vec!["AB-9"], 3)),
+        Err(LedgerError::UnknownItem("AB-9".into()))
+    );
+    assert_eq!(
+        w.run(ISSUANCE, request(vec!["AB-1", "AB-1"], 3)),
+        Err(LedgerError::ItemAllocated("AB-1".into()))
+    );
+    w.run(ISSUANCE, request(vec!["AB-1"], 3)).unwrap();
+    assert!(matches!(
+        w.run(
+            ISSUANCE,
+            Operation::ReviewRequest {
+                request_id: 1,
+                decision: Decision::Approve {}
+            }
+        ),
+        Err(LedgerError::InvalidArgument(_))
+    ));
+    w.run(
+        ISSUANCE,
+        Operation::ReviewRequest {
+            request_id: 1,
+            decision: Decision::Reject {
+                reason: "assay pending".into(),
+            },
+        },
+    )
+    .unwrap();
+    // The bar is free for a new request.
+    let mut again = request(vec!["AB-1"], 3);
+    if let Operation::RequestIssuance { code, .. } = &mut again {
+        *code = "XAU2".into();
+    }
+    w.run(ISSUANCE, again).unwrap();
+}
