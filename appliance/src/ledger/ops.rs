@@ -997,3 +997,24 @@ impl LedgerState {
         }
     }
 }
+
+impl LedgerState {
+    /// Applies a block's transactions in order. A refused transaction gets a receipt with its
+    /// error code and does not stop the block. After the last one, txids that can no longer be
+    /// included are forgotten and every invariant is checked; a violation means a ledger bug, and
+    /// the caller must discard this state (the store still holds the last committed block).
+    pub fn apply_block(
+        &mut self,
+        transactions: &[SignedTransaction],
+        ctx: BlockContext,
+        check: SignatureCheck,
+    ) -> Result<Vec<Outcome>, super::state::InvariantViolation> {
+        let outcomes = transactions
+            .iter()
+            .map(|tx| self.apply(tx, ctx, check))
+            .collect();
+        self.prune_expired_txids(ctx.height.saturating_add(1));
+        self.check_invariants()?;
+        Ok(outcomes)
+    }
+}

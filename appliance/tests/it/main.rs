@@ -8,6 +8,7 @@
 #![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
 
 mod ledger;
+mod properties;
 mod rules;
 mod vault;
 mod world;
