@@ -30,7 +30,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn operation(step: &Step) -> (u8, Operation) {
     let holder = |i: usize| HOLDERS[i % HOLDERS.len()];
-    let bank = |i: usize| if i % 2 == 0 { BANK_A } else { BANK_B };
+    let bank = |i: usize| if i.is_multiple_of(2) { BANK_A } else { BANK_B };
     match step.kind {
         0 => (
             SETTLEMENT,
@@ -75,7 +75,7 @@ fn operation(step: &Step) -> (u8, Operation) {
             },
         ),
         _ => {
-            let decision = if step.b % 2 == 0 {
+            let decision = if step.b.is_multiple_of(2) {
                 Decision::Approve {}
             } else {
                 Decision::Reject {
@@ -97,7 +97,7 @@ fn operation(step: &Step) -> (u8, Operation) {
 fn cast() -> World {
     let mut w = World::new();
     for (i, holder) in HOLDERS.iter().enumerate() {
-        w.holder(*holder, if i % 2 == 0 { BANK_A } else { BANK_B });
+        w.holder(*holder, if i.is_multiple_of(2) { BANK_A } else { BANK_B });
     }
     w
 }
