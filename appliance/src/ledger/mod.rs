@@ -5,6 +5,7 @@ mod error;
 mod ops;
 mod rules;
 mod state;
+pub mod state_tree;
 mod vault;
 
 pub use error::LedgerError;

@@ -18,6 +18,7 @@ use super::state::{
     Account, Asset, AuditEntry, Balance, LedgerState, Position, Request, RequestKind,
     RequestStatus, SettlementEvent,
 };
+use super::state_tree::StateKey;
 
 /// Which part of a balance tokens leave from.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +55,15 @@ impl Plan {
     }
 
     fn commit(self, state: &mut LedgerState) {
+        for (account, asset) in self.balances.keys() {
+            state.touch(StateKey::Balance(*account, *asset));
+        }
+        for (holder, asset) in self.positions.keys() {
+            state.touch(StateKey::Position(*holder, *asset));
+        }
+        for asset in self.supply.keys() {
+            state.touch(StateKey::Asset(*asset));
+        }
         state.balances.extend(self.balances);
         state.positions.extend(self.positions);
         state.limit_usage.extend(self.usage);
@@ -228,6 +238,7 @@ impl LedgerState {
             .verify_digest(digest.as_bytes(), holder_signature)
             .map_err(|_| LedgerError::BadRegistrationSignature)?;
         self.keys.insert(*public_key, id);
+        self.touch(StateKey::Account(id));
         self.accounts.insert(
             id,
             Account {
@@ -258,6 +269,7 @@ impl LedgerState {
         if target.kyc == KycState::Banned {
             return Err(LedgerError::Banned(*account));
         }
+        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc = state;
         }
@@ -270,6 +282,7 @@ impl LedgerState {
         if target.kyc == KycState::Banned {
             return Err(LedgerError::Banned(*account));
         }
+        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc_before_ban = Some(target.kyc);
             target.kyc = KycState::Banned;
@@ -283,6 +296,7 @@ impl LedgerState {
         if target.kyc != KycState::Banned {
             return Err(LedgerError::NotBanned(*account));
         }
+        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc = target.kyc_before_ban.take().unwrap_or(KycState::Unverified);
         }
@@ -302,6 +316,7 @@ impl LedgerState {
         }
         self.keys.remove(&old_key);
         self.keys.insert(*new_key, *account);
+        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.public_key = *new_key;
         }
@@ -334,6 +349,7 @@ impl LedgerState {
                 return Err(LedgerError::LastSuperAdmin(*account));
             }
         }
+        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             if grant {
                 target.roles.insert(role);
@@ -373,6 +389,7 @@ impl LedgerState {
         if self.assets.contains_key(&id) {
             return Err(LedgerError::AssetExists(code.to_string()));
         }
+        self.touch(StateKey::Asset(id));
         self.assets.insert(
             id,
             Asset {
@@ -411,6 +428,7 @@ impl LedgerState {
         let mut position = self.position(asset_holder, asset);
         position.settled = add(position.settled, amount)?;
         position.assets().ok_or(LedgerError::Overflow)?;
+        self.touch(StateKey::Position(*asset_holder, *asset));
         self.positions.insert((*asset_holder, *asset), position);
         Ok(())
     }
@@ -436,6 +454,7 @@ impl LedgerState {
                     amount,
                 })?;
         position.check_covered(*asset_holder)?;
+        self.touch(StateKey::Position(*asset_holder, *asset));
         self.positions.insert((*asset_holder, *asset), position);
         Ok(())
     }
@@ -474,6 +493,9 @@ impl LedgerState {
         balance.available = add(balance.available, amount)?;
         balance.total().ok_or(LedgerError::Overflow)?;
 
+        self.touch(StateKey::Position(signer.id, *asset_id));
+        self.touch(StateKey::Balance(*to, *asset_id));
+        self.touch(StateKey::Asset(*asset_id));
         self.positions.insert((signer.id, *asset_id), position);
         self.balances.insert((*to, *asset_id), balance);
         if let Some(asset) = self.assets.get_mut(asset_id) {
@@ -850,6 +872,7 @@ impl LedgerState {
             settled.push((*holder, position.unsettled, new_settled));
         }
         for (holder, amount, new_settled) in settled {
+            self.touch(StateKey::Position(holder, *asset_id));
             if let Some(position) = self.positions.get_mut(&(holder, *asset_id)) {
                 position.settled = new_settled;
                 position.unsettled = 0;

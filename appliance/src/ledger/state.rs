@@ -277,6 +277,8 @@ pub struct LedgerState {
     pub(crate) items: BTreeMap<String, Item>,
     pub(crate) mapping: MappingRecord,
     pub(crate) allocated_issuers: BTreeMap<AssetId, (AccountId, bool)>,
+    /// Authenticated-state keys changed since the last `take_state_changes`.
+    pub(crate) dirty: BTreeSet<super::state_tree::StateKey>,
 }
 
 impl LedgerState {
@@ -308,6 +310,7 @@ impl LedgerState {
                 items: BTreeSet::new(),
             },
             allocated_issuers: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         };
         if let Ok(initial) = genesis.initial_mapping()
             && let Ok(bytes) = initial.to_json_bytes()

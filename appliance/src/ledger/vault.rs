@@ -13,6 +13,7 @@ use super::ops::{BlockContext, add, positive};
 use super::state::{
     Account, Asset, Item, LedgerState, MappingRecord, Request, RequestKind, RequestStatus,
 };
+use super::state_tree::StateKey;
 
 /// Longest serial, refiner or location text.
 const MAX_TEXT: usize = 128;
@@ -83,6 +84,7 @@ impl LedgerState {
         if self.items.contains_key(serial) {
             return Err(LedgerError::ItemExists(serial.into()));
         }
+        self.touch(StateKey::Item(serial.into()));
         self.items.insert(
             serial.into(),
             Item {
@@ -106,6 +108,7 @@ impl LedgerState {
         self.require(signer, &[Role::VaultStaff])?;
         text("location", location)?;
         self.live_item(serial)?;
+        self.touch(StateKey::Item(serial.into()));
         if let Some(item) = self.items.get_mut(serial) {
             item.location = location.into();
         }
@@ -122,6 +125,7 @@ impl LedgerState {
         if self.mapping.items.contains(serial) || self.pending_issuance_items().contains(serial) {
             return Err(LedgerError::ItemAllocated(serial.into()));
         }
+        self.touch(StateKey::Item(serial.into()));
         if let Some(item) = self.items.get_mut(serial) {
             item.retired = true;
         }
@@ -176,6 +180,7 @@ impl LedgerState {
         }
         let id = allocated_asset_id(&ctx.entropy, &tx.txid());
         let maximum = if reissuable { u128::MAX } else { mass };
+        self.touch(StateKey::Asset(id));
         self.assets.insert(
             id,
             Asset {
@@ -226,6 +231,7 @@ impl LedgerState {
                 "the asset is already mapped".into(),
             ));
         }
+        self.touch(StateKey::Asset(asset));
         self.assets.remove(&asset);
         self.allocated_issuers.remove(&asset);
         if let Some(request) = self.requests.get_mut(&request_id) {
@@ -318,6 +324,8 @@ impl LedgerState {
         for (asset, issuer, supply, available) in changes {
             let mut balance = self.balance(&issuer, &asset);
             balance.available = available;
+            self.touch(StateKey::Balance(issuer, asset));
+            self.touch(StateKey::Asset(asset));
             self.balances.insert((issuer, asset), balance);
             if let Some(asset) = self.assets.get_mut(&asset) {
                 asset.issued = supply;
@@ -332,6 +340,7 @@ impl LedgerState {
                 request.status = RequestStatus::Approved { height: ctx.height };
             }
         }
+        self.touch(StateKey::Mapping);
         self.mapping = MappingRecord {
             sequence: mapping.sequence,
             hash: published_hash(bytes),

@@ -1,6 +1,7 @@
 //! Random operation sequences keep every invariant, and replaying the same blocks from genesis
 //! reaches the same state.
 
+use appliance::ledger::state_tree::{MemoryTree, StateKey};
 use appliance::ledger::{BlockContext, LedgerState, SignatureCheck};
 use lightclient::hash::sha256;
 use lightclient::tx::{Decision, Operation, SignedTransaction};
@@ -99,6 +100,30 @@ fn cast() -> World {
     for (i, holder) in HOLDERS.iter().enumerate() {
         w.holder(*holder, if i.is_multiple_of(2) { BANK_A } else { BANK_B });
     }
+    // Funded, so that random transfers, redemptions and settlements mostly succeed.
+    for bank in [BANK_A, BANK_B] {
+        w.run(
+            SETTLEMENT,
+            Operation::Deposit {
+                asset_holder: id(bank),
+                asset: usdx(),
+                amount: 100_000,
+            },
+        )
+        .unwrap();
+    }
+    for (i, holder) in HOLDERS.iter().enumerate() {
+        let bank = if i.is_multiple_of(2) { BANK_A } else { BANK_B };
+        w.run(
+            bank,
+            Operation::Issue {
+                to: id(*holder),
+                asset: usdx(),
+                amount: 20_000,
+            },
+        )
+        .unwrap();
+    }
     w
 }
 
@@ -109,7 +134,92 @@ fn replay(blocks: &[(BlockContext, Vec<SignedTransaction>)]) -> LedgerState {
             .apply_block(txs, *ctx, SignatureCheck::Verify)
             .unwrap();
     }
+    // The change log is bookkeeping for the tree, not state; the original run drained it.
+    w.state.take_state_changes();
     w.state
+}
+
+/// The tree of the whole state as one version.
+fn root_from_scratch(state: &LedgerState) -> lightclient::Hash32 {
+    let entries: Vec<_> = state
+        .all_state_keys()
+        .into_iter()
+        .map(|k| {
+            let v = state.state_value(&k);
+            (k, v)
+        })
+        .collect();
+    MemoryTree::default().commit(0, &entries).unwrap()
+}
+
+/// A tree holding the state as it is now (version 0), with the change log cleared.
+fn genesis_tree(state: &mut LedgerState) -> MemoryTree {
+    state.take_state_changes();
+    let entries: Vec<_> = state
+        .all_state_keys()
+        .into_iter()
+        .map(|k| {
+            let v = state.state_value(&k);
+            (k, v)
+        })
+        .collect();
+    let mut tree = MemoryTree::default();
+    tree.commit(0, &entries).unwrap();
+    tree
+}
+
+#[test]
+fn a_balance_is_proven_against_the_state_root_and_an_absent_one_is_proven_absent() {
+    let mut w = cast();
+    let mut tree = genesis_tree(&mut w.state);
+    w.run(
+        SETTLEMENT,
+        Operation::Deposit {
+            asset_holder: id(BANK_A),
+            asset: usdx(),
+            amount: 1_000,
+        },
+    )
+    .unwrap();
+    w.run(
+        BANK_A,
+        Operation::Issue {
+            to: id(HOLDERS[0]),
+            asset: usdx(),
+            amount: 250,
+        },
+    )
+    .unwrap();
+    let root = tree.commit(1, &w.state.take_state_changes()).unwrap();
+
+    let key = StateKey::Balance(id(HOLDERS[0]), usdx());
+    let (value, proof) = tree.prove(&key, 1).unwrap();
+    let value = value.unwrap();
+    assert_eq!(Some(value.clone()), w.state.state_value(&key));
+    // Version byte, then available (u128) and locked (u128).
+    assert_eq!(value[0], 1);
+    assert_eq!(
+        u128::from_be_bytes(value[1..17].try_into().unwrap()),
+        20_250
+    );
+    proof
+        .verify(jmt::RootHash(root.0), key.key_hash(), Some(&value))
+        .unwrap();
+    // A forged value does not verify.
+    let mut forged = value;
+    forged[16] ^= 1;
+    assert!(
+        proof
+            .verify(jmt::RootHash(root.0), key.key_hash(), Some(&forged))
+            .is_err()
+    );
+
+    let absent = StateKey::Balance(id(KYC), usdx());
+    let (none, proof) = tree.prove(&absent, 1).unwrap();
+    assert_eq!(none, None);
+    proof
+        .verify(jmt::RootHash(root.0), absent.key_hash(), None::<Vec<u8>>)
+        .unwrap();
 }
 
 proptest! {
@@ -122,6 +232,7 @@ proptest! {
         let mut w = cast();
         let start = w.height;
         let mut recorded = Vec::new();
+        let mut tree = genesis_tree(&mut w.state);
         for (i, steps) in blocks.iter().enumerate() {
             let txs: Vec<SignedTransaction> = steps.iter().map(|s| {
                 let (signer, op) = operation(s);
@@ -132,6 +243,10 @@ proptest! {
             // apply_block checks the invariants and fails on any violation.
             let outcomes = w.state.apply_block(&txs, ctx, SignatureCheck::Verify).unwrap();
             prop_assert_eq!(outcomes.len(), txs.len());
+            // The root from the block's changes equals the root of the whole state built afresh:
+            // a mutation the ledger forgot to mark would make them differ.
+            let root = tree.commit(height, &w.state.take_state_changes()).unwrap();
+            prop_assert_eq!(root, root_from_scratch(&w.state));
             recorded.push((ctx, txs));
         }
         prop_assert_eq!(replay(&recorded), w.state);
