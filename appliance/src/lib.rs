@@ -5,4 +5,6 @@
 //! storage, Malachite consensus, HTTP API, console, attestor, IPFS publisher) arrives with the
 //! ledger-storage and federation issues.
 
+pub mod chain;
 pub mod ledger;
+pub mod store;

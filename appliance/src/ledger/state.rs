@@ -256,7 +256,7 @@ pub struct AuditEntry {
 }
 
 /// The whole ledger state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerState {
     pub(crate) chain_id: ChainId,
     pub(crate) controllers: ControllerPolicy,
@@ -278,6 +278,7 @@ pub struct LedgerState {
     pub(crate) mapping: MappingRecord,
     pub(crate) allocated_issuers: BTreeMap<AssetId, (AccountId, bool)>,
     /// Authenticated-state keys changed since the last `take_state_changes`.
+    #[serde(skip)]
     pub(crate) dirty: BTreeSet<super::state_tree::StateKey>,
 }
 
@@ -396,9 +397,14 @@ impl LedgerState {
         self.requests.get(&id)
     }
 
-    /// The audit trail, oldest first.
+    /// The audit entries not yet taken by the store, oldest first.
     pub fn audit(&self) -> &[AuditEntry] {
         &self.audit
+    }
+
+    /// Takes the audit entries for the store (the state keeps no history).
+    pub fn take_audit(&mut self) -> Vec<AuditEntry> {
+        std::mem::take(&mut self.audit)
     }
 
     /// Usage of limit rule `rule` by `account` in period `period`.

@@ -167,6 +167,12 @@ impl LedgerState {
 #[error("state tree: {0}")]
 pub struct StateTreeError(String);
 
+impl StateTreeError {
+    pub(crate) fn from_message(message: String) -> Self {
+        StateTreeError(message)
+    }
+}
+
 /// Computes the new root and the nodes to store after applying `changes` at `version`.
 pub fn update_tree<R: TreeReader>(
     reader: &R,

@@ -7,6 +7,7 @@
 )]
 #![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
 
+mod chain;
 mod ledger;
 mod properties;
 mod rules;

@@ -64,44 +64,50 @@ pub fn chain() -> ChainId {
     ChainId::new("abt-ledger-1").unwrap()
 }
 
+pub fn genesis() -> Genesis {
+    let account = |seed: u8, roles: Vec<Role>| GenesisAccount {
+        public_key: public(&key(seed)),
+        roles,
+        kyc_state: KycState::Corporate,
+        asset_holder: None,
+    };
+    let genesis = Genesis {
+        chain_id: chain(),
+        genesis_time_ms: 1_795_000_000_000,
+        validators: ValidatorSet::new(vec![Validator {
+            public_key: public(&key(90)),
+            voting_power: 1,
+        }])
+        .unwrap(),
+        controllers: ControllerPolicy {
+            threshold: 2,
+            public_keys: CONTROLLERS.iter().map(|c| public(&key(*c))).collect(),
+            precision: 3,
+        },
+        accounts: vec![
+            account(SUPER, vec![Role::SuperAdmin]),
+            account(KYC, vec![Role::KycAdmin]),
+            account(SECURITY, vec![Role::SecurityAdmin]),
+            account(ISSUANCE, vec![Role::IssuanceAdmin]),
+            account(SETTLEMENT, vec![Role::SettlementInstitution]),
+            account(BANK_A, vec![Role::AssetHolder]),
+            account(BANK_B, vec![Role::AssetHolder]),
+            account(VAULT, vec![Role::VaultStaff]),
+        ],
+        assets: vec![GenesisAsset {
+            code: "USDX".into(),
+            precision: 2,
+            backing: BackingKind::DepositBacked,
+            maximum: 1_000_000_000,
+        }],
+    };
+    genesis.validate().unwrap();
+    genesis
+}
+
 impl World {
     pub fn new() -> World {
-        let account = |seed: u8, roles: Vec<Role>| GenesisAccount {
-            public_key: public(&key(seed)),
-            roles,
-            kyc_state: KycState::Corporate,
-            asset_holder: None,
-        };
-        let genesis = Genesis {
-            chain_id: chain(),
-            genesis_time_ms: 1_795_000_000_000,
-            validators: ValidatorSet::new(vec![Validator {
-                public_key: public(&key(90)),
-                voting_power: 1,
-            }])
-            .unwrap(),
-            controllers: ControllerPolicy {
-                threshold: 2,
-                public_keys: CONTROLLERS.iter().map(|c| public(&key(*c))).collect(),
-                precision: 3,
-            },
-            accounts: vec![
-                account(SUPER, vec![Role::SuperAdmin]),
-                account(KYC, vec![Role::KycAdmin]),
-                account(SECURITY, vec![Role::SecurityAdmin]),
-                account(ISSUANCE, vec![Role::IssuanceAdmin]),
-                account(SETTLEMENT, vec![Role::SettlementInstitution]),
-                account(BANK_A, vec![Role::AssetHolder]),
-                account(BANK_B, vec![Role::AssetHolder]),
-                account(VAULT, vec![Role::VaultStaff]),
-            ],
-            assets: vec![GenesisAsset {
-                code: "USDX".into(),
-                precision: 2,
-                backing: BackingKind::DepositBacked,
-                maximum: 1_000_000_000,
-            }],
-        };
+        let genesis = genesis();
         genesis.validate().unwrap();
         World {
             state: LedgerState::from_genesis(&genesis),

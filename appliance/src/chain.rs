@@ -1,0 +1,286 @@
+//! The chain as one node holds it: the ledger state, the state tree and the store, kept in step.
+//! It turns a list of transactions into a committed block with a header.
+
+use std::path::Path;
+
+use jmt::Version;
+use lightclient::encoding::Encode;
+use lightclient::genesis::Genesis;
+use lightclient::hash::Hash32;
+use lightclient::header::{BlockHeader, HEADER_VERSION};
+use lightclient::keys::ValidatorAddress;
+use lightclient::merkle;
+use lightclient::tx::SignedTransaction;
+
+use crate::ledger::state_tree::{StateKey, StateTreeError, update_tree};
+use crate::ledger::{BlockContext, InvariantViolation, LedgerState, Outcome, SignatureCheck};
+use crate::store::{BlockWrites, Store, StoreError, StoredBlock};
+
+/// Why the chain could not open or commit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The state tree failed.
+    #[error(transparent)]
+    Tree(#[from] StateTreeError),
+    /// A ledger invariant broke: a bug. Nothing of the block was stored.
+    #[error("ledger invariant violated, block not committed: {0}")]
+    Invariant(#[from] InvariantViolation),
+    /// The genesis file is unusable.
+    #[error("genesis: {0}")]
+    Genesis(String),
+    /// The store and its blocks disagree (for instance a header whose state root is not the
+    /// stored tree's root).
+    #[error("store inconsistent at height {height}: {reason}")]
+    Inconsistent {
+        /// Where.
+        height: u64,
+        /// What.
+        reason: String,
+    },
+    /// An earlier commit failed; the in-memory state may be ahead of the store. Reopen.
+    #[error("an earlier commit failed; reopen the chain from its store")]
+    Poisoned,
+}
+
+/// What a proposer puts in a block besides transactions.
+#[derive(Debug, Clone)]
+pub struct BlockInput {
+    /// Block time, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The proposer.
+    pub proposer: ValidatorAddress,
+    /// The transactions, in order.
+    pub transactions: Vec<SignedTransaction>,
+}
+
+/// The chain of one node.
+#[derive(Debug)]
+pub struct Chain {
+    store: Store,
+    state: LedgerState,
+    genesis: Genesis,
+    genesis_hash: Hash32,
+    tip: Option<BlockHeader>,
+    tree_version: Version,
+    snapshot_every: u64,
+    poisoned: bool,
+}
+
+impl Chain {
+    /// Opens the chain stored in `path`, creating it from `genesis` if the store is new. A
+    /// snapshot is stored every `snapshot_every` blocks; opening replays the blocks after the
+    /// latest one.
+    pub fn open(path: &Path, genesis: Genesis, snapshot_every: u64) -> Result<Self, ChainError> {
+        let genesis_hash = genesis
+            .hash()
+            .map_err(|e| ChainError::Genesis(e.to_string()))?;
+        let store = Store::open(path)?;
+        match store.genesis_hash()? {
+            Some(stored) if stored != genesis_hash => {
+                return Err(StoreError::GenesisMismatch {
+                    stored,
+                    given: genesis_hash,
+                }
+                .into());
+            }
+            Some(_) => {}
+            None => {
+                let mut state = LedgerState::from_genesis(&genesis);
+                state.take_state_changes();
+                let entries: Vec<_> = state
+                    .all_state_keys()
+                    .into_iter()
+                    .map(|k| {
+                        let v = state.state_value(&k);
+                        (k, v)
+                    })
+                    .collect();
+                let (root, batch) = update_tree(&store, 0, &entries)?;
+                store.init_genesis(&genesis_hash, (&batch, 0, root), &state)?;
+            }
+        }
+        let tip_height = store.tip_height()?;
+        let (snapshot_height, mut state) =
+            store
+                .snapshot_at_or_below(tip_height)?
+                .ok_or(ChainError::Inconsistent {
+                    height: 0,
+                    reason: "no snapshot".into(),
+                })?;
+        let mut previous = match snapshot_height {
+            0 => None,
+            h => store.block(h)?.map(|b| b.header),
+        };
+        for height in snapshot_height.saturating_add(1)..=tip_height {
+            let block = store.block(height)?.ok_or(ChainError::Inconsistent {
+                height,
+                reason: "block missing".into(),
+            })?;
+            let entropy = previous.as_ref().map_or(genesis_hash, BlockHeader::hash);
+            let ctx = BlockContext {
+                height,
+                time_ms: block.header.time_ms,
+                entropy,
+            };
+            // Committed blocks were verified when they were first applied.
+            state.apply_block(&block.transactions, ctx, SignatureCheck::AlreadyVerified)?;
+            state.take_audit();
+            previous = Some(block.header);
+        }
+        state.take_state_changes();
+        let (tree_version, root) = store.root_at(tip_height)?.ok_or(ChainError::Inconsistent {
+            height: tip_height,
+            reason: "no state root".into(),
+        })?;
+        if let Some(header) = &previous
+            && header.state_root != root
+        {
+            return Err(ChainError::Inconsistent {
+                height: tip_height,
+                reason: format!(
+                    "header state root {} but tree root {root}",
+                    header.state_root
+                ),
+            });
+        }
+        Ok(Chain {
+            store,
+            state,
+            genesis,
+            genesis_hash,
+            tip: previous,
+            tree_version,
+            snapshot_every: snapshot_every.max(1),
+            poisoned: false,
+        })
+    }
+
+    /// The ledger state after the tip.
+    pub fn state(&self) -> &LedgerState {
+        &self.state
+    }
+
+    /// The tip's header (`None` before block 1).
+    pub fn tip(&self) -> Option<&BlockHeader> {
+        self.tip.as_ref()
+    }
+
+    /// The height of the tip (0 before block 1).
+    pub fn height(&self) -> u64 {
+        self.tip.as_ref().map_or(0, |h| h.height)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash32 {
+        self.genesis_hash
+    }
+
+    /// Executes `input` as the next block and commits it (one fsynced batch). Refused
+    /// transactions get receipts; a broken invariant refuses the whole block and poisons the
+    /// chain (its memory is ahead of its store), as does a failed write.
+    pub fn execute(
+        &mut self,
+        input: BlockInput,
+        check: SignatureCheck,
+    ) -> Result<(StoredBlock, Vec<Outcome>), ChainError> {
+        if self.poisoned {
+            return Err(ChainError::Poisoned);
+        }
+        self.poisoned = true;
+        let height = self.height().saturating_add(1);
+        let previous_block_hash = self
+            .tip
+            .as_ref()
+            .map_or(self.genesis_hash, BlockHeader::hash);
+        let ctx = BlockContext {
+            height,
+            time_ms: input.time_ms,
+            entropy: previous_block_hash,
+        };
+        let outcomes = self.state.apply_block(&input.transactions, ctx, check)?;
+        let audit = self.state.take_audit();
+        let changes = self.state.take_state_changes();
+        let (state_root, tree) = if changes.is_empty() {
+            let (_, root) = self
+                .store
+                .root_at(height)?
+                .ok_or(ChainError::Inconsistent {
+                    height,
+                    reason: "no state root".into(),
+                })?;
+            (root, None)
+        } else {
+            let version = self.tree_version.saturating_add(1);
+            let (root, batch) = update_tree(&self.store, version, &changes)?;
+            (root, Some((batch, version)))
+        };
+        let tx_bytes: Vec<Vec<u8>> = input.transactions.iter().map(Encode::to_bytes).collect();
+        let receipts: Vec<_> = outcomes.iter().map(|o| o.receipt.clone()).collect();
+        let receipt_bytes: Vec<Vec<u8>> = receipts.iter().map(Encode::to_bytes).collect();
+        let validators = self.genesis.validators.hash();
+        let header = BlockHeader {
+            version: HEADER_VERSION,
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            time_ms: input.time_ms,
+            previous_block_hash,
+            proposer: input.proposer,
+            transactions_root: merkle::root(&tx_bytes),
+            transaction_count: u32::try_from(input.transactions.len()).unwrap_or(u32::MAX),
+            receipts_root: merkle::root(&receipt_bytes),
+            state_root,
+            mapping_hash: self.state.mapping().hash,
+            validator_set_hash: validators,
+            next_validator_set_hash: validators,
+        };
+        let block = StoredBlock {
+            header: header.clone(),
+            transactions: input.transactions,
+            receipts,
+            certificate: None,
+        };
+        let snapshot = height
+            .is_multiple_of(self.snapshot_every)
+            .then_some(&self.state);
+        let writes = BlockWrites {
+            audit,
+            tree: tree
+                .as_ref()
+                .map(|(batch, version)| (batch, *version, state_root)),
+            snapshot,
+        };
+        self.store.commit_block(&block, &writes)?;
+        if let Some((_, version)) = tree {
+            self.tree_version = version;
+        }
+        self.tip = Some(header);
+        self.poisoned = false;
+        Ok((block, outcomes))
+    }
+
+    /// The value under `key` at the tip, with its proof against the tip's state root.
+    pub fn prove(
+        &self,
+        key: &StateKey,
+    ) -> Result<(Option<Vec<u8>>, jmt::proof::SparseMerkleProof<sha2::Sha256>), ChainError> {
+        let (version, _) = self
+            .store
+            .root_at(self.height())?
+            .ok_or(ChainError::Inconsistent {
+                height: self.height(),
+                reason: "no state root".into(),
+            })?;
+        jmt::JellyfishMerkleTree::<Store, sha2::Sha256>::new(&self.store)
+            .get_with_proof(key.key_hash(), version)
+            .map_err(|e| StateTreeError::from_message(e.to_string()).into())
+    }
+}

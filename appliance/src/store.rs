@@ -1,0 +1,375 @@
+//! fjall storage: blocks, receipts, the audit trail, ledger snapshots and the state tree.
+//!
+//! Each block is written as one atomic fjall batch and fsynced (`PersistMode::SyncAll`) before
+//! `commit_block` returns, so after a crash the store holds whole blocks only. Every record starts
+//! with a format byte ([`STORE_FORMAT`]); an unknown one is refused, never guessed at.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{KeyHash, OwnedValue, Version};
+use lightclient::certificate::CommitCertificate;
+use lightclient::encoding::{Decode, Encode, Reader};
+use lightclient::hash::Hash32;
+use lightclient::header::{BlockHeader, Receipt};
+use lightclient::tx::SignedTransaction;
+
+use crate::ledger::{AuditEntry, LedgerState};
+
+/// Format byte of every record this code writes.
+pub const STORE_FORMAT: u8 = 1;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage engine failed (I/O, or a poisoned database after a failed fsync).
+    #[error("storage engine: {0}")]
+    Engine(#[from] fjall::Error),
+    /// A record that cannot be decoded.
+    #[error("corrupt {what} record: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record of a format this code does not know.
+    #[error("{what} record has format {found}; this build reads format {STORE_FORMAT}")]
+    UnknownFormat {
+        /// Which record.
+        what: &'static str,
+        /// Its format byte.
+        found: u8,
+    },
+    /// The store belongs to another chain.
+    #[error("the store holds chain {stored}, the genesis given is {given}")]
+    GenesisMismatch {
+        /// Genesis hash in the store.
+        stored: Hash32,
+        /// Genesis hash given.
+        given: Hash32,
+    },
+}
+
+/// A committed block as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlock {
+    /// Its header.
+    pub header: BlockHeader,
+    /// Its transactions, in order.
+    pub transactions: Vec<SignedTransaction>,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+    /// The commit certificate, once consensus supplies one.
+    pub certificate: Option<CommitCertificate>,
+}
+
+impl StoredBlock {
+    fn to_record(&self) -> Vec<u8> {
+        let mut out = vec![STORE_FORMAT];
+        self.header.encode(&mut out);
+        self.transactions.encode(&mut out);
+        self.receipts.encode(&mut out);
+        self.certificate.encode(&mut out);
+        out
+    }
+
+    fn from_record(bytes: &[u8]) -> Result<Self, StoreError> {
+        let body = format_body("block", bytes)?;
+        let corrupt = |e: lightclient::DecodeError| StoreError::Corrupt {
+            what: "block",
+            reason: e.to_string(),
+        };
+        let mut reader = Reader::new(body);
+        let block = StoredBlock {
+            header: Decode::decode(&mut reader).map_err(corrupt)?,
+            transactions: Decode::decode(&mut reader).map_err(corrupt)?,
+            receipts: Decode::decode(&mut reader).map_err(corrupt)?,
+            certificate: Decode::decode(&mut reader).map_err(corrupt)?,
+        };
+        reader.finish().map_err(corrupt)?;
+        Ok(block)
+    }
+}
+
+fn format_body<'a>(what: &'static str, bytes: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    match bytes.split_first() {
+        Some((&STORE_FORMAT, body)) => Ok(body),
+        Some((&found, _)) => Err(StoreError::UnknownFormat { what, found }),
+        None => Err(StoreError::Corrupt {
+            what,
+            reason: "empty record".into(),
+        }),
+    }
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// What one block writes, besides the block itself.
+#[derive(Debug, Default)]
+pub struct BlockWrites<'a> {
+    /// Audit entries of the block.
+    pub audit: Vec<AuditEntry>,
+    /// State-tree nodes and values, and the (tree version, root) they produce.
+    pub tree: Option<(&'a TreeUpdateBatch, Version, Hash32)>,
+    /// A ledger snapshot to keep at this height.
+    pub snapshot: Option<&'a LedgerState>,
+}
+
+/// The node's store.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+    meta: Keyspace,
+    blocks: Keyspace,
+    audit: Keyspace,
+    snapshots: Keyspace,
+    roots: Keyspace,
+    nodes: Keyspace,
+    values: Keyspace,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+const GENESIS_KEY: &[u8] = b"genesis_hash";
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder(path).open()?;
+        let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        Ok(Store {
+            meta: keyspace("meta")?,
+            blocks: keyspace("blocks")?,
+            audit: keyspace("audit")?,
+            snapshots: keyspace("snapshots")?,
+            roots: keyspace("roots")?,
+            nodes: keyspace("jmt_nodes")?,
+            values: keyspace("jmt_values")?,
+            db,
+        })
+    }
+
+    /// The genesis hash the store was created for, if any.
+    pub fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
+        match self.meta.get(GENESIS_KEY)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let body = format_body("genesis hash", &bytes)?;
+                let hash: [u8; 32] = body.try_into().map_err(|_| StoreError::Corrupt {
+                    what: "genesis hash",
+                    reason: format!("{} bytes", body.len()),
+                })?;
+                Ok(Some(Hash32(hash)))
+            }
+        }
+    }
+
+    /// Records the genesis state (height 0): its hash, the tree of its state and a snapshot, in
+    /// one fsynced batch.
+    pub fn init_genesis(
+        &self,
+        genesis_hash: &Hash32,
+        tree: (&TreeUpdateBatch, Version, Hash32),
+        state: &LedgerState,
+    ) -> Result<(), StoreError> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        let mut record = vec![STORE_FORMAT];
+        record.extend_from_slice(genesis_hash.as_bytes());
+        batch.insert(&self.meta, GENESIS_KEY, record);
+        self.stage_tree(&mut batch, 0, tree)?;
+        batch.insert(&self.snapshots, height_key(0), snapshot_record(state)?);
+        batch.commit()?;
+        Ok(())
+    }
+
+    /// Writes one block and everything it changed as one atomic, fsynced batch.
+    pub fn commit_block(
+        &self,
+        block: &StoredBlock,
+        writes: &BlockWrites<'_>,
+    ) -> Result<(), StoreError> {
+        let height = block.header.height;
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.blocks, height_key(height), block.to_record());
+        for (i, entry) in writes.audit.iter().enumerate() {
+            let mut key = height_key(height).to_vec();
+            key.extend_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
+            let mut value = vec![STORE_FORMAT];
+            ciborium::into_writer(entry, &mut value).map_err(|e| StoreError::Corrupt {
+                what: "audit",
+                reason: e.to_string(),
+            })?;
+            batch.insert(&self.audit, key, value);
+        }
+        if let Some(tree) = writes.tree {
+            self.stage_tree(&mut batch, height, tree)?;
+        }
+        if let Some(state) = writes.snapshot {
+            batch.insert(&self.snapshots, height_key(height), snapshot_record(state)?);
+        }
+        batch.commit()?;
+        Ok(())
+    }
+
+    fn stage_tree(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        height: u64,
+        (update, version, root): (&TreeUpdateBatch, Version, Hash32),
+    ) -> Result<(), StoreError> {
+        for (key, node) in update.node_batch.nodes() {
+            let key = borsh::to_vec(key).map_err(|e| StoreError::Corrupt {
+                what: "tree node key",
+                reason: e.to_string(),
+            })?;
+            let mut value = vec![STORE_FORMAT];
+            value.extend(borsh::to_vec(node).map_err(|e| StoreError::Corrupt {
+                what: "tree node",
+                reason: e.to_string(),
+            })?);
+            batch.insert(&self.nodes, key, value);
+        }
+        for ((value_version, key_hash), value) in update.node_batch.values() {
+            let mut key = key_hash.0.to_vec();
+            key.extend_from_slice(&value_version.to_be_bytes());
+            let mut record = vec![STORE_FORMAT];
+            value.encode(&mut record);
+            batch.insert(&self.values, key, record);
+        }
+        let mut record = vec![STORE_FORMAT];
+        version.encode(&mut record);
+        root.encode(&mut record);
+        batch.insert(&self.roots, height_key(height), record);
+        Ok(())
+    }
+
+    /// The highest committed block height (0: only genesis).
+    pub fn tip_height(&self) -> Result<u64, StoreError> {
+        match self.blocks.last_key_value() {
+            None => Ok(0),
+            Some(guard) => {
+                let key = guard.key()?;
+                let bytes: [u8; 8] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    what: "block key",
+                    reason: "not 8 bytes".into(),
+                })?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
+        self.blocks
+            .get(height_key(height))?
+            .map(|bytes| StoredBlock::from_record(&bytes))
+            .transpose()
+    }
+
+    /// The (tree version, root) in force at `height`: that of the last block at or below it that
+    /// changed the state.
+    pub fn root_at(&self, height: u64) -> Result<Option<(Version, Hash32)>, StoreError> {
+        let Some(guard) = self.roots.range(..=height_key(height)).next_back() else {
+            return Ok(None);
+        };
+        let value = guard.value()?;
+        let body = format_body("root", &value)?;
+        let corrupt = |e: lightclient::DecodeError| StoreError::Corrupt {
+            what: "root",
+            reason: e.to_string(),
+        };
+        let mut reader = Reader::new(body);
+        let version = u64::decode(&mut reader).map_err(corrupt)?;
+        let root = Hash32::decode(&mut reader).map_err(corrupt)?;
+        Ok(Some((version, root)))
+    }
+
+    /// The latest snapshot at or below `height`.
+    pub fn snapshot_at_or_below(
+        &self,
+        height: u64,
+    ) -> Result<Option<(u64, LedgerState)>, StoreError> {
+        let Some(guard) = self.snapshots.range(..=height_key(height)).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = guard.into_inner()?;
+        let at: [u8; 8] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            what: "snapshot key",
+            reason: "not 8 bytes".into(),
+        })?;
+        let body = format_body("snapshot", &value)?;
+        let state: LedgerState = ciborium::from_reader(body).map_err(|e| StoreError::Corrupt {
+            what: "snapshot",
+            reason: e.to_string(),
+        })?;
+        Ok(Some((u64::from_be_bytes(at), state)))
+    }
+
+    /// Audit entries of the block at `height`.
+    pub fn audit_of(&self, height: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for guard in self.audit.prefix(height_key(height)) {
+            let value = guard.value()?;
+            let body = format_body("audit", &value)?;
+            entries.push(
+                ciborium::from_reader(body).map_err(|e| StoreError::Corrupt {
+                    what: "audit",
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(entries)
+    }
+}
+
+fn snapshot_record(state: &LedgerState) -> Result<Vec<u8>, StoreError> {
+    let mut record = vec![STORE_FORMAT];
+    ciborium::into_writer(state, &mut record).map_err(|e| StoreError::Corrupt {
+        what: "snapshot",
+        reason: e.to_string(),
+    })?;
+    Ok(record)
+}
+
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        match self.nodes.get(key)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(borsh::from_slice(format_body("tree node", &bytes)?)?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let mut low = key_hash.0.to_vec();
+        low.extend_from_slice(&0u64.to_be_bytes());
+        let mut high = key_hash.0.to_vec();
+        high.extend_from_slice(&max_version.to_be_bytes());
+        let Some(guard) = self.values.range(low..=high).next_back() else {
+            return Ok(None);
+        };
+        let value = guard.value()?;
+        let body = format_body("tree value", &value)?;
+        Ok(Option::<Vec<u8>>::from_bytes(body)?)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only state-sync restore asks for this; this store does not restore from chunks.
+        Err(anyhow::anyhow!(
+            "restoring the state tree from chunks is not supported"
+        ))
+    }
+}
