@@ -5,9 +5,15 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-#![allow(clippy::arithmetic_side_effects, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod chain;
+mod crash;
 mod ledger;
 mod properties;
 mod rules;
