@@ -86,13 +86,41 @@ fn the_asset_backed_token_process_end_to_end() {
     w.run(SETTLEMENT, Operation::RunSettlement { asset: usdx() })
         .unwrap();
     assert_eq!(w.state.settlement_events().len(), 2);
-    // 6. Withdrawals only of settled assets, never below coverage.
+    // 6. Bob redeems part of his tokens: locked on request, burned on his bank's approval.
+    w.run(
+        21,
+        Operation::RequestRedemption {
+            asset: usdx(),
+            amount: 1_000,
+            expected_fee: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.balance(&bob, &usdx()).locked, 1_000);
+    w.run(
+        BANK_B,
+        Operation::ReviewRequest {
+            request_id: 1,
+            decision: lightclient::tx::Decision::Approve {},
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.state.balance(&bob, &usdx()),
+        appliance::ledger::Balance {
+            available: 2_000,
+            locked: 0
+        }
+    );
+    assert_eq!(w.state.position(&id(BANK_B), &usdx()).issued, 2_000);
+    assert_eq!(w.state.asset(&usdx()).unwrap().issued, 7_000);
+    // 7. Withdrawals only of settled assets, never below coverage.
     w.run(
         SETTLEMENT,
         Operation::Withdraw {
             asset_holder: id(BANK_B),
             asset: usdx(),
-            amount: 5_000,
+            amount: 6_000,
         },
     )
     .unwrap();
@@ -107,8 +135,8 @@ fn the_asset_backed_token_process_end_to_end() {
         ),
         Err(LedgerError::NotCovered {
             asset_holder: id(BANK_B),
-            assets: 2_999,
-            issued: 3_000
+            assets: 1_999,
+            issued: 2_000
         })
     );
 }
