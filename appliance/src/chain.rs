@@ -57,6 +57,25 @@ pub struct BlockInput {
     pub transactions: Vec<SignedTransaction>,
 }
 
+/// A block executed on a copy of the state, ready to be committed once consensus decides it.
+#[derive(Debug)]
+pub struct PreparedBlock {
+    /// The block (without certificate).
+    pub block: StoredBlock,
+    /// Per-transaction outcomes.
+    pub outcomes: Vec<Outcome>,
+    state: LedgerState,
+    audit: Vec<crate::ledger::AuditEntry>,
+    tree: Option<(jmt::storage::TreeUpdateBatch, Version)>,
+}
+
+impl PreparedBlock {
+    /// The block hash: the value consensus decides on.
+    pub fn hash(&self) -> Hash32 {
+        self.block.header.hash()
+    }
+}
+
 /// The chain of one node.
 #[derive(Debug)]
 pub struct Chain {
@@ -184,18 +203,17 @@ impl Chain {
         self.genesis_hash
     }
 
-    /// Executes `input` as the next block and commits it (one fsynced batch). Refused
-    /// transactions get receipts; a broken invariant refuses the whole block and poisons the
-    /// chain (its memory is ahead of its store), as does a failed write.
-    pub fn execute(
-        &mut self,
+    /// Executes `input` as the next block on a copy of the state, without storing anything: what
+    /// a proposer proposes and what every validator re-derives before it votes. Refused
+    /// transactions get receipts; a broken invariant refuses the block.
+    pub fn prepare(
+        &self,
         input: BlockInput,
         check: SignatureCheck,
-    ) -> Result<(StoredBlock, Vec<Outcome>), ChainError> {
+    ) -> Result<PreparedBlock, ChainError> {
         if self.poisoned {
             return Err(ChainError::Poisoned);
         }
-        self.poisoned = true;
         let height = self.height().saturating_add(1);
         let previous_block_hash = self
             .tip
@@ -206,9 +224,10 @@ impl Chain {
             time_ms: input.time_ms,
             entropy: previous_block_hash,
         };
-        let outcomes = self.state.apply_block(&input.transactions, ctx, check)?;
-        let audit = self.state.take_audit();
-        let changes = self.state.take_state_changes();
+        let mut state = self.state.clone();
+        let outcomes = state.apply_block(&input.transactions, ctx, check)?;
+        let audit = state.take_audit();
+        let changes = state.take_state_changes();
         let (state_root, tree) = if changes.is_empty() {
             let (_, root) = self
                 .store
@@ -238,32 +257,79 @@ impl Chain {
             transaction_count: u32::try_from(input.transactions.len()).unwrap_or(u32::MAX),
             receipts_root: merkle::root(&receipt_bytes),
             state_root,
-            mapping_hash: self.state.mapping().hash,
+            mapping_hash: state.mapping().hash,
             validator_set_hash: validators,
             next_validator_set_hash: validators,
         };
         let block = StoredBlock {
-            header: header.clone(),
+            header,
             transactions: input.transactions,
             receipts,
             certificate: None,
         };
-        let snapshot = height
-            .is_multiple_of(self.snapshot_every)
-            .then_some(&self.state);
+        Ok(PreparedBlock {
+            block,
+            outcomes,
+            state,
+            audit,
+            tree,
+        })
+    }
+
+    /// Stores a prepared block (one fsynced batch) with its certificate and makes it the tip. A
+    /// failed write poisons the chain.
+    pub fn commit(
+        &mut self,
+        prepared: PreparedBlock,
+        certificate: Option<lightclient::CommitCertificate>,
+    ) -> Result<StoredBlock, ChainError> {
+        if self.poisoned {
+            return Err(ChainError::Poisoned);
+        }
+        let PreparedBlock {
+            mut block,
+            state,
+            audit,
+            tree,
+            ..
+        } = prepared;
+        if block.header.height != self.height().saturating_add(1) {
+            return Err(ChainError::Inconsistent {
+                height: block.header.height,
+                reason: format!("the tip is {}", self.height()),
+            });
+        }
+        block.certificate = certificate;
+        self.poisoned = true;
+        let height = block.header.height;
+        let snapshot = height.is_multiple_of(self.snapshot_every).then_some(&state);
         let writes = BlockWrites {
             audit,
             tree: tree
                 .as_ref()
-                .map(|(batch, version)| (batch, *version, state_root)),
+                .map(|(batch, version)| (batch, *version, block.header.state_root)),
             snapshot,
         };
         self.store.commit_block(&block, &writes)?;
         if let Some((_, version)) = tree {
             self.tree_version = version;
         }
-        self.tip = Some(header);
+        self.state = state;
+        self.tip = Some(block.header.clone());
         self.poisoned = false;
+        Ok(block)
+    }
+
+    /// Prepares and commits `input` as the next block, without a certificate (tests, tools and a
+    /// single-validator chain).
+    pub fn execute(
+        &mut self,
+        input: BlockInput,
+        check: SignatureCheck,
+    ) -> Result<(StoredBlock, Vec<Outcome>), ChainError> {
+        let prepared = self.prepare(input, check)?;
+        let outcomes = prepared.outcomes.clone();
+        let block = self.commit(prepared, None)?;
         Ok((block, outcomes))
     }
 

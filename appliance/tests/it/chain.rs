@@ -202,3 +202,42 @@ fn a_store_refuses_another_chains_genesis() {
         other => panic!("expected a genesis mismatch, got {other:?}"),
     }
 }
+
+#[test]
+fn two_nodes_prepare_the_same_block_and_prepare_changes_nothing_until_commit() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Chain::open(a_dir.path(), genesis(), 10).unwrap();
+    let mut b = Chain::open(b_dir.path(), genesis(), 10).unwrap();
+    let mut w = World::new();
+    w.height = 1;
+    let proposal = input(&mut w, fund_ops(), 1_795_000_000_000);
+    let on_a = a.prepare(proposal.clone(), SignatureCheck::Verify).unwrap();
+    let on_b = b.prepare(proposal, SignatureCheck::Verify).unwrap();
+    assert_eq!(on_a.block.header, on_b.block.header);
+    assert_eq!(on_a.hash(), on_b.hash());
+    // Nothing moved yet.
+    assert_eq!(a.height(), 0);
+    assert_eq!(a.state().position(&id(BANK_A), &usdx()).settled, 0);
+    let certificate = lightclient::CommitCertificate {
+        version: 1,
+        height: 1,
+        round: 0,
+        block_hash: on_a.hash(),
+        signatures: vec![],
+    };
+    let hash = on_a.hash();
+    let stored = a.commit(on_a, Some(certificate.clone())).unwrap();
+    assert_eq!(stored.certificate, Some(certificate));
+    assert_eq!(a.tip().unwrap().hash(), hash);
+    assert_eq!(a.state().position(&id(BANK_A), &usdx()).settled, 1_000);
+    // A block for a height that is not next is refused.
+    assert!(matches!(
+        a.commit(on_b, None),
+        Err(appliance::chain::ChainError::Inconsistent { height: 1, .. })
+    ));
+    b.execute(
+        input(&mut w, vec![], 1_795_000_001_000),
+        SignatureCheck::Verify,
+    )
+    .unwrap();
+}
