@@ -7,4 +7,5 @@
 
 pub mod chain;
 pub mod ledger;
+pub mod mempool;
 pub mod store;

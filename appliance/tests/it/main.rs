@@ -15,6 +15,7 @@
 mod chain;
 mod crash;
 mod ledger;
+mod mempool;
 mod properties;
 mod rules;
 mod vault;
