@@ -119,7 +119,7 @@ impl Mempool {
         if tx.transaction.chain_id != self.chain_id {
             return Err(MempoolError::WrongChain {
                 expected: self.chain_id.clone(),
-                found: tx.transaction.chain_id.clone(),
+                found: tx.transaction.chain_id,
             });
         }
         let next_height = tip_height.saturating_add(1);
