@@ -131,6 +131,7 @@ pub struct Store {
     roots: Keyspace,
     nodes: Keyspace,
     values: Keyspace,
+    txindex: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -154,6 +155,7 @@ impl Store {
             roots: keyspace("roots")?,
             nodes: keyspace("jmt_nodes")?,
             values: keyspace("jmt_values")?,
+            txindex: keyspace("txindex")?,
             db,
         })
     }
@@ -200,6 +202,12 @@ impl Store {
         let height = block.header.height;
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         batch.insert(&self.blocks, height_key(height), block.to_record());
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let mut record = vec![STORE_FORMAT];
+            record.extend_from_slice(&height_key(height));
+            record.extend_from_slice(&u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes());
+            batch.insert(&self.txindex, tx.txid().0, record);
+        }
         for (i, entry) in writes.audit.iter().enumerate() {
             let mut key = height_key(height).to_vec();
             key.extend_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
@@ -312,6 +320,23 @@ impl Store {
             reason: e.to_string(),
         })?;
         Ok(Some((u64::from_be_bytes(at), state)))
+    }
+
+    /// Where a transaction was included: (height, index in the block).
+    pub fn find_transaction(&self, txid: &Hash32) -> Result<Option<(u64, u32)>, StoreError> {
+        let Some(bytes) = self.txindex.get(txid.0)? else {
+            return Ok(None);
+        };
+        let body = format_body("tx index", &bytes)?;
+        let corrupt = |e: lightclient::DecodeError| StoreError::Corrupt {
+            what: "tx index",
+            reason: e.to_string(),
+        };
+        let mut reader = Reader::new(body);
+        let height = u64::decode(&mut reader).map_err(corrupt)?;
+        let index = u32::decode(&mut reader).map_err(corrupt)?;
+        reader.finish().map_err(corrupt)?;
+        Ok(Some((height, index)))
     }
 
     /// Audit entries of the block at `height`.

@@ -86,6 +86,20 @@ fn a_block_header_commits_to_transactions_receipts_state_and_mapping() {
         )
         .unwrap();
     assert_eq!(value, chain.state().state_value(&key));
+    // Every transaction is indexed, refused ones too.
+    for (i, tx) in block.transactions.iter().enumerate() {
+        assert_eq!(
+            chain.store().find_transaction(&tx.txid()).unwrap(),
+            Some((1, i as u32))
+        );
+    }
+    assert_eq!(
+        chain
+            .store()
+            .find_transaction(&lightclient::Hash32([9; 32]))
+            .unwrap(),
+        None
+    );
     // Blocks and audit entries are in the store.
     assert_eq!(chain.store().block(1).unwrap().unwrap(), block);
     let audit = chain.store().audit_of(1).unwrap();
