@@ -8,4 +8,5 @@
 pub mod chain;
 pub mod ledger;
 pub mod mempool;
+pub mod node;
 pub mod store;

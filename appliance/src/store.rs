@@ -203,6 +203,10 @@ impl Store {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         batch.insert(&self.blocks, height_key(height), block.to_record());
         for (index, tx) in block.transactions.iter().enumerate() {
+            // A txid keeps its first inclusion: a later copy is only ever refused as a replay.
+            if self.txindex.get(tx.txid().0)?.is_some() {
+                continue;
+            }
             let mut record = vec![STORE_FORMAT];
             record.extend_from_slice(&height_key(height));
             record.extend_from_slice(&u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes());

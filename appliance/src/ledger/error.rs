@@ -242,6 +242,61 @@ pub enum LedgerError {
     },
 }
 
+/// The name of a receipt code, for people reading receipts.
+pub fn code_name(code: u32) -> &'static str {
+    const NAMES: [&str; 44] = [
+        "applied",
+        "unknown_signer",
+        "wrong_key",
+        "not_authorised",
+        "unknown_account",
+        "account_exists",
+        "key_in_use",
+        "bad_registration_signature",
+        "banned",
+        "kyc_required",
+        "not_banned",
+        "last_super_admin",
+        "role_unchanged",
+        "unknown_asset",
+        "asset_exists",
+        "wrong_backing",
+        "invalid_argument",
+        "zero_amount",
+        "insufficient_balance",
+        "insufficient_settled",
+        "not_covered",
+        "above_maximum",
+        "not_customer",
+        "no_asset_holder",
+        "overflow",
+        "self_transfer",
+        "unsupported",
+        "fee_mismatch",
+        "fee_range_overlap",
+        "limit_exceeded",
+        "unknown_request",
+        "request_decided",
+        "bad_signature",
+        "expired",
+        "expiry_too_far",
+        "already_included",
+        "unknown_item",
+        "item_exists",
+        "item_retired",
+        "item_allocated",
+        "item_overallocated",
+        "mapping_refused",
+        "not_reissuable",
+        "burn_exceeds_held",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("unknown_code")
+}
+
 impl LedgerError {
     /// The stable code in receipts (0 is success, so codes start at 1).
     pub fn code(&self) -> u32 {

@@ -8,7 +8,7 @@ mod state;
 pub mod state_tree;
 mod vault;
 
-pub use error::LedgerError;
+pub use error::{LedgerError, code_name};
 pub use ops::{BlockContext, MAX_TX_LIFETIME, Outcome, SignatureCheck, operation_name};
 pub use state::{
     Account, Asset, AuditEntry, Balance, InvariantViolation, Item, LedgerState, MappingRecord,

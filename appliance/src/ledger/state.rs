@@ -374,6 +374,19 @@ impl LedgerState {
             .unwrap_or_default()
     }
 
+    /// Every balance an account holds, by asset.
+    pub fn balances_of(&self, account: &AccountId) -> Vec<(AssetId, Balance)> {
+        self.balances
+            .range((*account, AssetId([0; 32]))..=(*account, AssetId([0xff; 32])))
+            .map(|((_, asset), balance)| (*asset, *balance))
+            .collect()
+    }
+
+    /// Every asset.
+    pub fn assets(&self) -> impl Iterator<Item = &Asset> {
+        self.assets.values()
+    }
+
     /// An asset holder's position (zero if never touched).
     pub fn position(&self, asset_holder: &AccountId, asset: &AssetId) -> Position {
         self.positions

@@ -825,3 +825,36 @@ fn exchange_operations_are_unsupported() {
         Err(LedgerError::Unsupported(_))
     ));
 }
+
+#[test]
+fn every_error_code_has_its_name() {
+    use appliance::ledger::code_name;
+    assert_eq!(code_name(0), "applied");
+    assert_eq!(code_name(LedgerError::ZeroAmount.code()), "zero_amount");
+    assert_eq!(
+        code_name(LedgerError::AlreadyIncluded(lightclient::Hash32::ZERO).code()),
+        "already_included"
+    );
+    assert_eq!(
+        code_name(
+            LedgerError::BurnExceedsHeld {
+                asset: usdx(),
+                burn: 1,
+                held: 0
+            }
+            .code()
+        ),
+        "burn_exceeds_held"
+    );
+    assert_eq!(
+        code_name(
+            LedgerError::FeeMismatch {
+                expected: 0,
+                actual: 1
+            }
+            .code()
+        ),
+        "fee_mismatch"
+    );
+    assert_eq!(code_name(44), "unknown_code");
+}

@@ -16,6 +16,7 @@ mod chain;
 mod crash;
 mod ledger;
 mod mempool;
+mod node;
 mod properties;
 mod rules;
 mod vault;

@@ -1,0 +1,176 @@
+//! `appliance`: the federation node.
+//!
+//! `appliance run --config node.toml` opens the validator key in its HSM, the chain store, and
+//! serves the HTTP API while producing blocks. A chain whose validator set this key certifies
+//! alone runs now; a multi-validator federation needs the consensus engine (federation issue).
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program reports to the terminal
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, SyncArbiter};
+use anyhow::{Context, bail};
+use appliance::chain::Chain;
+use appliance::mempool::Mempool;
+use appliance::node::actors::{ChainActor, MempoolActor, Metrics, SoloProducer};
+use appliance::node::api::{ApiState, routes};
+use appliance::node::config::{HsmConfig, NodeConfig};
+use clap::{Parser, Subcommand};
+use lightclient::genesis::Genesis;
+use signer::Signer;
+use signer::pkcs11::Pkcs11Signer;
+use signer::watermark::WatermarkedSigner;
+use signer::yubihsm::YubiHsmSigner;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Asset-backed token ledger appliance (federation node)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node.
+    Run {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and its genesis, and print what the node would run.
+    Check {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+async fn open_signer(hsm: &HsmConfig) -> anyhow::Result<Arc<dyn Signer>> {
+    Ok(match hsm {
+        HsmConfig::Pkcs11 { key_label, token } => {
+            Arc::new(Pkcs11Signer::open(token.clone(), key_label).await?)
+        }
+        HsmConfig::Yubihsm {
+            key_label,
+            connector,
+        } => Arc::new(YubiHsmSigner::open(connector.clone(), key_label).await?),
+        _ => bail!("unsupported HSM backend"),
+    })
+}
+
+fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, Genesis)> {
+    let config = NodeConfig::load(config)?;
+    let bytes = std::fs::read(&config.genesis)
+        .with_context(|| format!("reading genesis {}", config.genesis.display()))?;
+    let genesis = Genesis::from_json(&bytes)
+        .with_context(|| format!("genesis {}", config.genesis.display()))?;
+    Ok((config, genesis))
+}
+
+#[actix::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Check { config } => {
+            let (config, genesis) = load(&config)?;
+            println!(
+                "chain {} (genesis {}), {} validators, data in {}",
+                genesis.chain_id,
+                genesis.hash()?,
+                genesis.validators.validators().len(),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Run { config } => run(config).await,
+    }
+}
+
+async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    let (config, genesis) = load(&config_path)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let hsm = open_signer(&config.hsm)
+        .await
+        .context("opening the validator key in the HSM")?;
+    let address = hsm.public_key().validator_address();
+    let power = genesis
+        .validators
+        .get(&address)
+        .map(|v| v.voting_power)
+        .with_context(|| {
+            format!(
+                "this node's key {} is not in the genesis validator set",
+                hsm.public_key()
+            )
+        })?;
+    if !genesis.validators.is_quorum(power) {
+        bail!(
+            "this key holds {power} of {} voting power; a multi-validator federation needs the consensus engine, which this build does not have yet",
+            genesis.validators.total_power()
+        );
+    }
+    let watermark = config
+        .data_dir
+        .join(format!("watermark-{}.json", hsm.label()));
+    let signer = Arc::new(WatermarkedSigner::new(Arc::clone(&hsm), watermark)?);
+    let chain = Chain::open(
+        &config.data_dir.join("store"),
+        genesis.clone(),
+        config.blocks.snapshot_every,
+    )?;
+    tracing::info!(chain = %genesis.chain_id, height = chain.height(), validator = %address, "chain opened");
+    let metrics = Arc::new(Metrics::default());
+    metrics
+        .height
+        .store(chain.height(), std::sync::atomic::Ordering::SeqCst);
+
+    // SyncArbiter builds its actor from a factory; with one thread it is called once.
+    let chain_slot = std::sync::Mutex::new(Some(chain));
+    let chain_addr = SyncArbiter::start(1, move || {
+        let chain = chain_slot.lock().ok().and_then(|mut slot| slot.take());
+        ChainActor::new(chain.unwrap_or_else(|| unreachable!("the chain actor is started once")))
+    });
+    let mempool_config = config.mempool;
+    let chain_id = genesis.chain_id.clone();
+    let mempool_addr = SyncArbiter::start(1, move || {
+        MempoolActor::new(Mempool::new(chain_id.clone(), mempool_config))
+    });
+    SoloProducer::new(
+        chain_addr.clone(),
+        mempool_addr.clone(),
+        signer,
+        config.blocks,
+        Arc::clone(&metrics),
+        Duration::from_secs(5),
+    )
+    .start();
+
+    let state = ApiState {
+        chain: chain_addr,
+        mempool: mempool_addr,
+        metrics,
+    };
+    let listen = config.api.listen;
+    tracing::info!(%listen, "API listening");
+    actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(state.clone()))
+            .app_data(actix_web::web::PayloadConfig::new(4 * 1024 * 1024))
+            .configure(routes)
+    })
+    .bind(listen)
+    .with_context(|| format!("binding the API to {listen}"))?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The node's configuration file (TOML).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use signer::pkcs11::Pkcs11Config;
+use signer::yubihsm::YubiHsmConfig;
+
+use crate::mempool::MempoolConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the store and the signing watermark live.
+    pub data_dir: PathBuf,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// HTTP API.
+    pub api: ApiConfig,
+    /// Block production.
+    #[serde(default)]
+    pub blocks: BlockConfig,
+    /// Mempool limits.
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    /// The validator's HSM key.
+    pub hsm: HsmConfig,
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+}
+
+/// Block production settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockConfig {
+    /// Time between blocks when transactions wait, milliseconds.
+    pub interval_ms: u64,
+    /// Most transactions per block.
+    pub max_transactions: usize,
+    /// Most bytes of transactions per block.
+    pub max_bytes: usize,
+    /// Ledger snapshot interval, blocks.
+    pub snapshot_every: u64,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig {
+            interval_ms: 500,
+            max_transactions: 5_000,
+            max_bytes: 4 * 1024 * 1024,
+            snapshot_every: 100,
+        }
+    }
+}
+
+/// Which HSM holds the validator key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum HsmConfig {
+    /// A PKCS#11 token.
+    Pkcs11 {
+        /// Key label.
+        key_label: String,
+        /// Token settings.
+        #[serde(flatten)]
+        token: Pkcs11Config,
+    },
+    /// A YubiHSM 2 (or hsm-sim) through its connector.
+    Yubihsm {
+        /// Key label.
+        key_label: String,
+        /// Connector settings.
+        #[serde(flatten)]
+        connector: YubiHsmConfig,
+    },
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid configuration TOML.
+    #[error("{path} is not a valid node configuration: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its position.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.into(),
+            message,
+        })
+    }
+
+    /// Parses configuration TOML.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,5 @@
+//! The node process: configuration, actors, HTTP API.
+
+pub mod actors;
+pub mod api;
+pub mod config;

@@ -1,0 +1,333 @@
+//! The `appliance` process end to end: a validator key in SoftHSM2, transactions over HTTP, and
+//! everything the node answers checked with the light-client rules.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lightclient::certificate::CommitCertificate;
+use lightclient::encoding::{Decode, Encode};
+use lightclient::genesis::Genesis;
+use lightclient::header::BlockHeader;
+use lightclient::merkle::InclusionProof;
+use lightclient::tx::Operation;
+use lightclient::validator::{Validator, ValidatorSet};
+use secrecy::SecretString;
+use serde_json::Value;
+use signer::Signer;
+use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Config, Pkcs11Signer, init_token};
+
+use crate::world::*;
+
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let text = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(text).unwrap_or(Value::String(text.to_string())),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Node {
+    child: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &Path, port: u16) -> Node {
+    let child = Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let node = Node { child };
+    let started = Instant::now();
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"");
+            if http(port, "GET", "/ready", None).0 == 200 {
+                return node;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_committed(port: u16, txid: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = http(port, "GET", &format!("/v1/transactions/{txid}"), None);
+        assert_eq!(status, 200, "{body}");
+        if body["status"] != "pending" {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "transaction {txid} still pending"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_single_validator_node_commits_certified_blocks_that_a_light_client_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    // The validator key lives in a SoftHSM token (the store `.cargo/config.toml` points at).
+    let label = format!("node-{}", std::process::id());
+    init_token(
+        Path::new(DEFAULT_MODULE),
+        &label,
+        &SecretString::from("5678"),
+        &SecretString::from("1234"),
+    )
+    .unwrap_or(());
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, "1234").unwrap();
+    let token = Pkcs11Config {
+        module: DEFAULT_MODULE.into(),
+        token_label: label.clone(),
+        pin: signer::pin::PinSource::File(pin.clone()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let validator_key = runtime
+        .block_on(Pkcs11Signer::generate(token, "validator"))
+        .unwrap()
+        .public_key();
+
+    let mut genesis: Genesis = genesis();
+    genesis.validators = ValidatorSet::new(vec![Validator {
+        public_key: validator_key,
+        voting_power: 1,
+    }])
+    .unwrap();
+    let genesis_path = dir.path().join("genesis.json");
+    std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
+    let port = free_port();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, format!(
+        "data_dir = {:?}\ngenesis = {:?}\n[api]\nlisten = \"127.0.0.1:{port}\"\n[blocks]\ninterval_ms = 50\nmax_transactions = 100\nmax_bytes = 1000000\nsnapshot_every = 5\n[hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {:?}\ntoken_label = {:?}\npin = {{ file = {:?} }}\n",
+        dir.path().join("data"), genesis_path, DEFAULT_MODULE, label, pin
+    )).unwrap();
+
+    let node = start(&config, port);
+    let mut w = World::new();
+    let deposit = w.signed(
+        SETTLEMENT,
+        Operation::Deposit {
+            asset_holder: id(BANK_A),
+            asset: usdx(),
+            amount: 5_000,
+        },
+        100,
+    );
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/transactions",
+        Some(&serde_json::to_string(&deposit).unwrap()),
+    );
+    assert_eq!(status, 202, "{body}");
+    let txid = body["txid"].as_str().unwrap().to_string();
+    assert_eq!(txid, deposit.txid().to_hex());
+    let committed = wait_committed(port, &txid);
+    assert_eq!(committed["status"], "committed", "{committed}");
+    let height = committed["height"].as_u64().unwrap();
+
+    // The same transaction again is refused; garbage gets a typed 400.
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/transactions",
+        Some(&serde_json::to_string(&deposit).unwrap()),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("already_included")),
+        "{body}"
+    );
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/transactions",
+        Some("{\"encoded\":\"00ff\"}"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_encoding")),
+        "{body}"
+    );
+    let (status, body) = http(port, "POST", "/v1/transactions", Some("not json"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+
+    // A refused transaction is committed with its reason.
+    let bad = w.signed(
+        KYC,
+        Operation::Deposit {
+            asset_holder: id(BANK_A),
+            asset: usdx(),
+            amount: 1,
+        },
+        100,
+    );
+    let (_, body) = http(
+        port,
+        "POST",
+        "/v1/transactions",
+        Some(&format!(
+            "{{\"encoded\":\"{}\"}}",
+            hex::encode(bad.to_bytes())
+        )),
+    );
+    let refused = wait_committed(port, body["txid"].as_str().unwrap());
+    assert_eq!(
+        (refused["status"].as_str(), refused["reason"].as_str()),
+        (Some("rejected"), Some("not_authorised")),
+        "{refused}"
+    );
+
+    // Light-client checks: header + certificate under the genesis validator set, the
+    // transaction's inclusion, and the bank's position... via a balance proof after an issue.
+    let (_, header_json) = http(port, "GET", &format!("/v1/headers/{height}"), None);
+    let header =
+        BlockHeader::from_bytes(&hex::decode(header_json["encoded"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let (_, cert_json) = http(port, "GET", &format!("/v1/certificates/{height}"), None);
+    let certificate = CommitCertificate::from_bytes(
+        &hex::decode(cert_json["encoded"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        certificate.verify_header(&header, &genesis.validators),
+        Ok(1)
+    );
+    let (_, proof_json) = http(port, "GET", &format!("/v1/transactions/{txid}/proof"), None);
+    let proof: InclusionProof = serde_json::from_value(proof_json["proof"].clone()).unwrap();
+    proof
+        .verify(&deposit.to_bytes(), &header.transactions_root)
+        .unwrap();
+
+    drop(node);
+    // Restarted, it still has everything, and goes on.
+    let node = start(&config, port);
+    let (_, again) = http(port, "GET", &format!("/v1/transactions/{txid}"), None);
+    assert_eq!(again["status"], "committed");
+    let alice = w.holder_tx_batch();
+    for tx in &alice {
+        let (status, body) = http(
+            port,
+            "POST",
+            "/v1/transactions",
+            Some(&serde_json::to_string(tx).unwrap()),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    for tx in &alice {
+        let done = wait_committed(port, &tx.txid().to_hex());
+        assert_eq!(done["status"], "committed", "{done}");
+    }
+    let (_, balances) = http(
+        port,
+        "GET",
+        &format!("/v1/accounts/{}/balances", id(20)),
+        None,
+    );
+    assert_eq!(balances["balances"][0]["available"], "700", "{balances}");
+    let (_, proof) = http(
+        port,
+        "GET",
+        &format!("/v1/proofs/balance/{}/{}", id(20), usdx()),
+        None,
+    );
+    let value = hex::decode(proof["value"].as_str().unwrap()).unwrap();
+    let jmt_proof: jmt::proof::SparseMerkleProof<sha2::Sha256> =
+        serde_json::from_value(proof["proof"].clone()).unwrap();
+    let root = proof["state_root"]
+        .as_str()
+        .unwrap()
+        .parse::<lightclient::Hash32>()
+        .unwrap();
+    let key = appliance::ledger::state_tree::StateKey::Balance(id(20), usdx());
+    jmt_proof
+        .verify(jmt::RootHash(root.0), key.key_hash(), Some(&value))
+        .unwrap();
+    let (status, _) = http(port, "GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    let (status, metrics) = http(port, "GET", "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.as_str().unwrap_or("").contains("abt_height "),
+        "{metrics}"
+    );
+    drop(node);
+}
+
+impl World {
+    /// Register Alice at bank A, verify her, and issue her 700.
+    fn holder_tx_batch(&mut self) -> Vec<lightclient::tx::SignedTransaction> {
+        let challenge = lightclient::hash::sha256(b"alice-node");
+        let digest = lightclient::tx::registration_digest(&chain(), &id(BANK_A), &challenge);
+        vec![
+            self.signed(
+                BANK_A,
+                Operation::RegisterHolder {
+                    public_key: public(&key(20)),
+                    challenge,
+                    holder_signature: sign(&key(20), &digest),
+                },
+                100,
+            ),
+            self.signed(
+                KYC,
+                Operation::SetKycState {
+                    account: id(20),
+                    state: lightclient::tx::KycState::Verified,
+                },
+                100,
+            ),
+            self.signed(
+                BANK_A,
+                Operation::Issue {
+                    to: id(20),
+                    asset: usdx(),
+                    amount: 700,
+                },
+                100,
+            ),
+        ]
+    }
+}
