@@ -17,6 +17,7 @@ mod crash;
 mod ledger;
 mod mempool;
 mod node;
+mod parsers;
 mod properties;
 mod rules;
 mod vault;
