@@ -41,6 +41,25 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Write a development genesis: HSM validator and controller keys plus the publicly derivable
+    /// development accounts (never for a chain that holds value).
+    DevGenesis {
+        /// Chain id.
+        #[arg(long, default_value = "abt-local-1")]
+        chain_id: String,
+        /// Validator public keys (compressed hex), one per node.
+        #[arg(long = "validator", required = true)]
+        validators: Vec<lightclient::PublicKey>,
+        /// Controller public keys.
+        #[arg(long = "controller", required = true)]
+        controllers: Vec<lightclient::PublicKey>,
+        /// Controller signatures required.
+        #[arg(long, default_value_t = 2)]
+        threshold: usize,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a configuration file and its genesis, and print what the node would run.
     Check {
         /// The node's configuration file.
@@ -92,6 +111,32 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => run(config).await,
+        Command::DevGenesis {
+            chain_id,
+            validators,
+            controllers,
+            threshold,
+            out,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis();
+            let genesis = appliance::dev::dev_genesis(
+                &chain_id,
+                u64::try_from(now)?,
+                &validators,
+                &controllers,
+                threshold,
+            )?;
+            std::fs::write(&out, serde_json::to_vec_pretty(&genesis)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "wrote {} (genesis {}); it contains publicly derivable development accounts: never use it for value",
+                out.display(),
+                genesis.hash()?
+            );
+            Ok(())
+        }
     }
 }
 

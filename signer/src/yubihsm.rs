@@ -164,9 +164,19 @@ impl YubiHsmSigner {
             if find_key(&client, &label)?.is_some() {
                 return Err(SignerError::KeyExists(label));
             }
+            // Choose the id ourselves: MockHsm (hsm-sim) does not implement "0 = device picks".
+            let used = client
+                .list_objects(&[Filter::Type(object::Type::AsymmetricKey)])
+                .map_err(|e| map_error(&e))?;
+            let id = used
+                .iter()
+                .map(|e| e.object_id)
+                .max()
+                .map_or(Some(1), |max| max.checked_add(1));
+            let id = id.ok_or_else(|| SignerError::YubiHsm("no free object id".into()))?;
             client
                 .generate_asymmetric_key(
-                    0, // the HSM picks a free id
+                    id,
                     label_of(&label)?,
                     Domain::DOM1,
                     Capability::SIGN_ECDSA,

@@ -110,6 +110,11 @@ async fn keygen_sign_verify_through_the_connector_protocol() {
             Ok(())
         );
     }
+    // More keys in the same HSM get their own ids (MockHsm has no "0 = device picks").
+    let second = YubiHsmSigner::generate(sim.config(1, "password"), "controller-1")
+        .await
+        .unwrap();
+    assert_ne!(second.public_key(), signer.public_key());
     let reopened = YubiHsmSigner::open(sim.config(1, "password"), "validator-1")
         .await
         .unwrap();
