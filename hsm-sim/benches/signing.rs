@@ -11,15 +11,13 @@
 #![allow(clippy::cast_precision_loss, clippy::arithmetic_side_effects)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use signer::Signer;
 use signer::pin::PinSource;
-use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Config, Pkcs11Signer, init_token};
+use signer::pkcs11::{Pkcs11Config, Pkcs11Signer, dev_test_token};
 use signer::soft::SoftSigner;
 use signer::yubihsm::{YubiHsmConfig, YubiHsmSigner};
 
@@ -54,33 +52,7 @@ async fn measure(name: &str, signer: Arc<dyn Signer>, concurrency: usize) {
 }
 
 fn softhsm_config() -> Pkcs11Config {
-    let conf = std::path::PathBuf::from(std::env::var("SOFTHSM2_CONF").unwrap());
-    let dir = conf.parent().unwrap();
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let label = format!("bench-{}", std::process::id());
-    let pin = dir.join(format!("{label}.pin"));
-    std::fs::write(&pin, "1234").unwrap();
-    init_token(
-        Path::new(DEFAULT_MODULE),
-        &label,
-        &SecretString::from("5678"),
-        &SecretString::from("1234"),
-    )
-    .unwrap();
-    Pkcs11Config {
-        module: DEFAULT_MODULE.into(),
-        token_label: label,
-        pin: PinSource::File(pin),
-    }
+    dev_test_token(&format!("bench-{}", std::process::id())).unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

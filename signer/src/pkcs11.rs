@@ -90,9 +90,12 @@ fn map_error(error: CkError) -> SignerError {
 
 fn find_slot(ctx: &Pkcs11, token_label: &str) -> Result<Slot, SignerError> {
     for slot in ctx.get_slots_with_token().map_err(map_error)? {
-        let info = ctx.get_token_info(slot).map_err(map_error)?;
-        if info.label().trim_end() == token_label {
-            return Ok(slot);
+        // A token another process is creating can be unreadable for a moment; it is not ours
+        // to fail on.
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.label().trim_end() == token_label => return Ok(slot),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(?slot, error = %e, "skipping an unreadable token"),
         }
     }
     Err(SignerError::TokenNotFound(token_label.to_string()))
@@ -393,10 +396,9 @@ pub fn init_token(
     }
     let mut free = None;
     for slot in ctx.get_slots_with_token().map_err(map_error)? {
-        if !ctx
+        if ctx
             .get_token_info(slot)
-            .map_err(map_error)?
-            .token_initialized()
+            .is_ok_and(|info| !info.token_initialized())
         {
             free = Some(slot);
             break;
@@ -413,4 +415,52 @@ pub fn init_token(
     session.init_pin(user_pin).map_err(map_error)?;
     session.logout().map_err(map_error)?;
     Ok(())
+}
+
+/// For other crates' tests (feature `dev`): makes sure the SoftHSM2 store that `SOFTHSM2_CONF`
+/// names exists (its configuration file and token directory), creates a fresh token labelled
+/// `label` in it with user PIN `1234`, and returns the configuration to reach it, with the PIN in
+/// a file beside the store. SoftHSM reads `SOFTHSM2_CONF` at initialisation, so the variable must
+/// be set before the process starts (this workspace's `.cargo/config.toml` does so).
+#[cfg(feature = "dev")]
+pub fn dev_test_token(label: &str) -> Result<Pkcs11Config, SignerError> {
+    use secrecy::SecretString;
+    let conf = std::env::var("SOFTHSM2_CONF")
+        .map(PathBuf::from)
+        .map_err(|_| SignerError::Pkcs11("SOFTHSM2_CONF is not set".into()))?;
+    let dir = conf.parent().map(Path::to_path_buf).unwrap_or_default();
+    let tokens = dir.join("tokens");
+    let io = |e: std::io::Error| SignerError::Pkcs11(format!("preparing {}: {e}", dir.display()));
+    // Threads and test processes may prepare the store at once; SoftHSM must never read a
+    // half-written configuration, so write it aside and rename it into place.
+    static PREPARE: Mutex<()> = Mutex::new(());
+    {
+        let _one_at_a_time = PREPARE
+            .lock()
+            .map_err(|_| SignerError::Pkcs11("store lock poisoned".into()))?;
+        std::fs::create_dir_all(&tokens).map_err(io)?;
+        if !conf.exists() {
+            let text = format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            );
+            let tmp = conf.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, text).map_err(io)?;
+            std::fs::rename(&tmp, &conf).map_err(io)?;
+        }
+    }
+    let pin_file = dir.join(format!("{label}.pin"));
+    std::fs::write(&pin_file, "1234\n").map_err(io)?;
+    let module = PathBuf::from(DEFAULT_MODULE);
+    init_token(
+        &module,
+        label,
+        &SecretString::from("5678"),
+        &SecretString::from("1234"),
+    )?;
+    Ok(Pkcs11Config {
+        module,
+        token_label: label.to_string(),
+        pin: PinSource::File(pin_file),
+    })
 }

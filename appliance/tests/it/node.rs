@@ -14,10 +14,9 @@ use lightclient::header::BlockHeader;
 use lightclient::merkle::InclusionProof;
 use lightclient::tx::Operation;
 use lightclient::validator::{Validator, ValidatorSet};
-use secrecy::SecretString;
 use serde_json::Value;
 use signer::Signer;
-use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Config, Pkcs11Signer, init_token};
+use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Signer, dev_test_token};
 
 use crate::world::*;
 
@@ -102,19 +101,9 @@ fn a_single_validator_node_commits_certified_blocks_that_a_light_client_verifies
     let dir = tempfile::tempdir().unwrap();
     // The validator key lives in a SoftHSM token (the store `.cargo/config.toml` points at).
     let label = format!("node-{}", std::process::id());
-    init_token(
-        Path::new(DEFAULT_MODULE),
-        &label,
-        &SecretString::from("5678"),
-        &SecretString::from("1234"),
-    )
-    .unwrap_or(());
-    let pin = dir.path().join("pin");
-    std::fs::write(&pin, "1234").unwrap();
-    let token = Pkcs11Config {
-        module: DEFAULT_MODULE.into(),
-        token_label: label.clone(),
-        pin: signer::pin::PinSource::File(pin.clone()),
+    let token = dev_test_token(&label).unwrap();
+    let signer::pin::PinSource::File(pin) = token.pin.clone() else {
+        unreachable!()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
