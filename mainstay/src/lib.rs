@@ -1,5 +1,10 @@
-//! Mainstay attestation to Bitcoin: slot-proof, pay-to-contract and staychain verification, a
-//! client of the Mainstay HTTP API and a self-hosted service.
+//! Mainstay attestation to Bitcoin, verified the way the reference client (pymainstay) does.
 //!
-//! Not built yet: its verification, client and service arrive with the Mainstay issue. The crate
-//! is a workspace member now so that the dependency graph is fixed from the start.
+//! Built so far: [`slot`], the slot-proof check — a client's commitment sits under the Mainstay
+//! commitment tree's root. No I/O here: the light client uses this crate directly. Pay-to-contract
+//! key derivation, staychain continuity, Bitcoin inclusion, the API client and the self-hosted
+//! service arrive with the rest of the Mainstay issue.
+
+pub mod slot;
+
+pub use slot::{SlotProof, SlotProofError};

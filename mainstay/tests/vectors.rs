@@ -1,0 +1,170 @@
+//! Conformance with pymainstay on real Bitcoin-mainnet slot proofs (`shared/vectors/mainstay`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::PathBuf;
+
+use mainstay::{SlotProof, SlotProofError};
+
+fn sequence(n: u8) -> Vec<SlotProof> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../../shared/vectors/mainstay/test_sequence_{n}.msp"
+    ));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn every_proof_of_sequence_1_verifies() {
+    let proofs = sequence(1);
+    assert_eq!(proofs.len(), 6);
+    for (i, proof) in proofs.iter().enumerate() {
+        assert_eq!(proof.verify(), Ok(()), "entry {i}");
+    }
+}
+
+#[test]
+fn sequence_2_fails_at_entry_2_because_its_path_leads_elsewhere() {
+    let proofs = sequence(2);
+    for (i, proof) in proofs.iter().enumerate() {
+        let result = proof.verify();
+        if i == 2 {
+            assert!(
+                matches!(&result, Err(SlotProofError::RootMismatch { expected, .. }) if *expected == proof.merkle_root),
+                "{result:?}"
+            );
+            // The tampering is in the path: its first step does not start from the commitment.
+            assert_ne!(proof.ops[0].commitment, proof.commitment);
+        } else {
+            assert_eq!(result, Ok(()), "entry {i}");
+        }
+    }
+}
+
+#[test]
+fn sequence_3_fails_at_entry_1_because_the_root_does_not_match() {
+    let proofs = sequence(3);
+    for (i, proof) in proofs.iter().enumerate() {
+        let result = proof.verify();
+        if i == 1 {
+            assert!(
+                matches!(&result, Err(SlotProofError::RootMismatch { expected, .. }) if *expected == proof.merkle_root),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(result, Ok(()), "entry {i}");
+        }
+    }
+}
+
+#[test]
+fn one_changed_byte_anywhere_breaks_a_good_proof() {
+    let good = sequence(1).remove(0);
+    let flip = |hex: &str, at: usize| {
+        let mut chars: Vec<char> = hex.chars().collect();
+        chars[at] = if chars[at] == '0' { '1' } else { '0' };
+        chars.into_iter().collect::<String>()
+    };
+    let mut root = good.clone();
+    root.merkle_root = flip(&root.merkle_root, 5);
+    assert!(matches!(
+        root.verify(),
+        Err(SlotProofError::RootMismatch { .. })
+    ));
+    let mut commitment = good.clone();
+    commitment.commitment = flip(&commitment.commitment, 63);
+    assert!(matches!(
+        commitment.verify(),
+        Err(SlotProofError::RootMismatch { .. })
+    ));
+    for step in 0..good.ops.len() {
+        let mut path = good.clone();
+        path.ops[step].commitment = flip(&path.ops[step].commitment, 10);
+        assert!(
+            matches!(path.verify(), Err(SlotProofError::RootMismatch { .. })),
+            "step {step}"
+        );
+        let mut side = good.clone();
+        side.ops[step].append = !side.ops[step].append;
+        // Swapping sides changes the hash unless both halves are equal.
+        if side.ops[step].commitment != good.commitment || step > 0 {
+            assert!(side.verify().is_err(), "step {step}");
+        }
+    }
+}
+
+#[test]
+fn malformed_hex_and_empty_paths_are_typed_errors() {
+    let mut proof = sequence(1).remove(0);
+    proof.merkle_root = "zz".into();
+    assert_eq!(
+        proof.verify(),
+        Err(SlotProofError::BadHex {
+            field: "merkle_root".into(),
+            value: "zz".into()
+        })
+    );
+    let mut proof = sequence(1).remove(0);
+    proof.ops[1].commitment = "abc".into();
+    assert_eq!(
+        proof.verify(),
+        Err(SlotProofError::BadHex {
+            field: "ops[1].commitment".into(),
+            value: "abc".into()
+        })
+    );
+    let mut proof = sequence(1).remove(0);
+    proof.ops.clear();
+    assert_eq!(proof.verify(), Err(SlotProofError::EmptyPath));
+}
+
+#[test]
+fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/mainstay");
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
+        .arg("verify")
+        .arg(dir.join("test_sequence_1.msp"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert_eq!(text.matches("slot proof: OK").count(), 6, "{text}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
+        .arg("verify")
+        .arg(dir.join("test_sequence_3.msp"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("[1] commitment")
+            && text.contains("slot proof: FAILED: the path leads to root"),
+        "{text}"
+    );
+}
+
+mod parsing {
+    use mainstay::SlotProof;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_input_makes_parsing_or_verification_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(proof) = SlotProof::from_json(&bytes) {
+                let _ = proof.verify();
+            }
+        }
+
+        #[test]
+        fn any_hex_strings_give_a_verdict_not_a_panic(c in "[0-9a-fA-F]{0,70}", r in "[0-9a-f]{64}", s in "[0-9a-zA-Z]{0,70}", append in any::<bool>()) {
+            let json = format!(r#"{{"commitment":"{c}","merkle_root":"{r}","ops":[{{"append":{append},"commitment":"{s}"}}],"txid":"{r}"}}"#);
+            let proof = SlotProof::from_json(json.as_bytes()).unwrap();
+            let _ = proof.verify();
+        }
+    }
+}
