@@ -110,14 +110,7 @@ impl Chain {
             None => {
                 let mut state = LedgerState::from_genesis(&genesis);
                 state.take_state_changes();
-                let entries: Vec<_> = state
-                    .all_state_keys()
-                    .into_iter()
-                    .map(|k| {
-                        let v = state.state_value(&k);
-                        (k, v)
-                    })
-                    .collect();
+                let entries = state.all_state_entries();
                 let (root, batch) = update_tree(&store, 0, &entries)?;
                 store.init_genesis(&genesis_hash, (&batch, 0, root), &state)?;
             }

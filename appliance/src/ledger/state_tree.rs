@@ -125,9 +125,9 @@ impl LedgerState {
         Some(out)
     }
 
-    /// Every key of the authenticated state, for building the tree from scratch (genesis, and
-    /// tests that check the incremental root).
-    pub fn all_state_keys(&self) -> Vec<StateKey> {
+    /// Every entry of the authenticated state with its value, for building the tree from scratch
+    /// (genesis, and tests that check the incremental root).
+    pub fn all_state_entries(&self) -> Vec<(StateKey, Option<Vec<u8>>)> {
         let mut keys: Vec<StateKey> = self
             .accounts
             .keys()
@@ -142,7 +142,12 @@ impl LedgerState {
         );
         keys.extend(self.items.keys().map(|s| StateKey::Item(s.clone())));
         keys.push(StateKey::Mapping);
-        keys
+        keys.into_iter()
+            .map(|key| {
+                let value = self.state_value(&key);
+                (key, value)
+            })
+            .collect()
     }
 
     pub(crate) fn touch(&mut self, key: StateKey) {

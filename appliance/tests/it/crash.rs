@@ -120,14 +120,7 @@ fn a_writer_killed_at_random_points_leaves_whole_blocks_only() {
         let chain = Chain::open(dir.path(), genesis.clone(), 4).unwrap();
         assert_eq!(chain.height(), tip);
         let state = chain.state();
-        let entries: Vec<_> = state
-            .all_state_keys()
-            .into_iter()
-            .map(|k| {
-                let v = state.state_value(&k);
-                (k, v)
-            })
-            .collect();
+        let entries = state.all_state_entries();
         let root = appliance::ledger::state_tree::MemoryTree::default()
             .commit(0, &entries)
             .unwrap();

@@ -141,28 +141,14 @@ fn replay(blocks: &[(BlockContext, Vec<SignedTransaction>)]) -> LedgerState {
 
 /// The tree of the whole state as one version.
 fn root_from_scratch(state: &LedgerState) -> lightclient::Hash32 {
-    let entries: Vec<_> = state
-        .all_state_keys()
-        .into_iter()
-        .map(|k| {
-            let v = state.state_value(&k);
-            (k, v)
-        })
-        .collect();
+    let entries = state.all_state_entries();
     MemoryTree::default().commit(0, &entries).unwrap()
 }
 
 /// A tree holding the state as it is now (version 0), with the change log cleared.
 fn genesis_tree(state: &mut LedgerState) -> MemoryTree {
     state.take_state_changes();
-    let entries: Vec<_> = state
-        .all_state_keys()
-        .into_iter()
-        .map(|k| {
-            let v = state.state_value(&k);
-            (k, v)
-        })
-        .collect();
+    let entries = state.all_state_entries();
     let mut tree = MemoryTree::default();
     tree.commit(0, &entries).unwrap();
     tree
