@@ -6,6 +6,7 @@
 //! ledger-storage and federation issues.
 
 pub mod chain;
+pub mod consensus;
 pub mod dev;
 pub mod ledger;
 pub mod mempool;

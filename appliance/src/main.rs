@@ -1,19 +1,18 @@
 //! `appliance`: the federation node.
 //!
 //! `appliance run --config node.toml` opens the validator key in its HSM, the chain store, and
-//! serves the HTTP API while producing blocks. A chain whose validator set this key certifies
-//! alone runs now; a multi-validator federation needs the consensus engine (federation issue).
+//! serves the HTTP API while it takes part in consensus with the other validators.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program reports to the terminal
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix::{Actor, SyncArbiter};
+use actix::SyncArbiter;
 use anyhow::{Context, bail};
 use appliance::chain::Chain;
+use appliance::consensus::engine::ConsensusNode;
 use appliance::mempool::Mempool;
-use appliance::node::actors::{ChainActor, MempoolActor, Metrics, SoloProducer};
+use appliance::node::actors::{ChainActor, MempoolActor, Metrics};
 use appliance::node::api::{ApiState, routes};
 use appliance::node::config::{HsmConfig, NodeConfig};
 use clap::{Parser, Subcommand};
@@ -94,9 +93,11 @@ fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, Genesis)> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,arc_malachitebft=warn,libp2p=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Check { config } => {
@@ -148,21 +149,8 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         .await
         .context("opening the validator key in the HSM")?;
     let address = hsm.public_key().validator_address();
-    let power = genesis
-        .validators
-        .get(&address)
-        .map(|v| v.voting_power)
-        .with_context(|| {
-            format!(
-                "this node's key {} is not in the genesis validator set",
-                hsm.public_key()
-            )
-        })?;
-    if !genesis.validators.is_quorum(power) {
-        bail!(
-            "this key holds {power} of {} voting power; a multi-validator federation needs the consensus engine, which this build does not have yet",
-            genesis.validators.total_power()
-        );
+    if genesis.validators.get(&address).is_none() {
+        tracing::warn!(key = %hsm.public_key(), "this node's key is not in the genesis validator set: it follows the chain without voting");
     }
     let watermark = config
         .data_dir
@@ -190,15 +178,44 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let mempool_addr = SyncArbiter::start(1, move || {
         MempoolActor::new(Mempool::new(chain_id.clone(), mempool_config))
     });
-    SoloProducer::new(
-        chain_addr.clone(),
-        mempool_addr.clone(),
+    // Malachite runs on a runtime of its own, so that consensus timing never waits on the
+    // API's or the actors' threads. If it stops, the node stops: a supervisor restarts it and
+    // it catches up.
+    let consensus_node = ConsensusNode {
+        settings: config.consensus.clone(),
+        blocks: config.blocks,
+        genesis: genesis.clone(),
+        data_dir: config.data_dir.clone(),
         signer,
-        config.blocks,
-        Arc::clone(&metrics),
-        Duration::from_secs(5),
-    )
-    .start();
+        identity_signer: Arc::clone(&hsm),
+        chain: chain_addr.clone(),
+        mempool: mempool_addr.clone(),
+        metrics: Arc::clone(&metrics),
+    };
+    std::thread::Builder::new()
+        .name("consensus".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("consensus-rt")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the consensus runtime");
+                    std::process::exit(1);
+                }
+            };
+            let result = runtime.block_on(appliance::consensus::engine::run(consensus_node));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "consensus stopped; the node exits");
+            }
+            // Every committed block is already durable; exiting is what a crash would do, and
+            // the restarted node catches up.
+            std::process::exit(1);
+        })
+        .context("starting the consensus thread")?;
 
     let state = ApiState {
         chain: chain_addr,

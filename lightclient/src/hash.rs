@@ -30,6 +30,8 @@ pub mod tags {
     pub const ASSET_CODE: &str = "ABT/asset-code/v1";
     /// Receipt list commitment leaf.
     pub const RECEIPT: &str = "ABT/receipt/v1";
+    /// A validator's binding of its network (libp2p) identity to its consensus key.
+    pub const PEER_PROOF: &str = "ABT/peer-proof/v1";
 }
 
 /// A 32-byte hash. Displayed and serialised as 64 lowercase hex characters in the byte order it was

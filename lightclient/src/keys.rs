@@ -119,7 +119,7 @@ impl Decode for PublicKey {
 }
 
 /// A compact ECDSA signature `r || s` (64 bytes, big-endian scalars). Accepted only in low-S form.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Signature(pub [u8; 64]);
 
 impl Signature {

@@ -26,6 +26,35 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     /// The validator's HSM key.
     pub hsm: HsmConfig,
+    /// Consensus networking and timing.
+    pub consensus: ConsensusSettings,
+}
+
+/// Consensus networking and timing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusSettings {
+    /// Where this node listens for its peers, as a multiaddress
+    /// (`/ip4/10.0.0.1/tcp/27000`).
+    pub listen: String,
+    /// The other validators' listen addresses.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// How long validators wait for a round's proposal, milliseconds. Later rounds wait longer.
+    #[serde(default = "default_propose_timeout_ms")]
+    pub propose_timeout_ms: u64,
+    /// Longest wait for transactions before a proposer proposes an empty block, milliseconds
+    /// (capped below the propose timeout).
+    #[serde(default = "default_idle_block_ms")]
+    pub idle_block_ms: u64,
+}
+
+fn default_propose_timeout_ms() -> u64 {
+    3_000
+}
+
+fn default_idle_block_ms() -> u64 {
+    2_000
 }
 
 /// HTTP API settings.

@@ -123,9 +123,10 @@ fn a_single_validator_node_commits_certified_blocks_that_a_light_client_verifies
     let genesis_path = dir.path().join("genesis.json");
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
     let port = free_port();
+    let p2p_port = free_port();
     let config = dir.path().join("node.toml");
     std::fs::write(&config, format!(
-        "data_dir = {:?}\ngenesis = {:?}\n[api]\nlisten = \"127.0.0.1:{port}\"\n[blocks]\ninterval_ms = 50\nmax_transactions = 100\nmax_bytes = 1000000\nsnapshot_every = 5\n[hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {:?}\ntoken_label = {:?}\npin = {{ file = {:?} }}\n",
+        "data_dir = {:?}\ngenesis = {:?}\n[api]\nlisten = \"127.0.0.1:{port}\"\n[blocks]\ninterval_ms = 50\nmax_transactions = 100\nmax_bytes = 1000000\nsnapshot_every = 5\n[consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{p2p_port}\"\nidle_block_ms = 300\n[hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {:?}\ntoken_label = {:?}\npin = {{ file = {:?} }}\n",
         dir.path().join("data"), genesis_path, DEFAULT_MODULE, label, pin
     )).unwrap();
 

@@ -1,0 +1,217 @@
+//! Starting Malachite: its configuration from the node's, the network identity bound to the HSM
+//! key, and the application loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use lightclient::genesis::Genesis;
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig as EngineNodeConfig, PubSubProtocol, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::net::Multiaddr;
+use malachitebft_app_channel::app::types::Keypair;
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::{LinearTimeouts, SigningScheme};
+use malachitebft_app_channel::{
+    ConsensusContext, NetworkContext, NetworkIdentity, RequestContext, SyncContext, WalContext,
+};
+use malachitebft_signing::Signer as _;
+use signer::watermark::WatermarkedSigner;
+
+use super::app::{App, AppError, AppSettings};
+use super::codec::WireCodec;
+use super::context::{Address, Ctx, Secp256k1, ValidatorSet};
+use super::signing::{HsmSigner, SignatureVerifier};
+use crate::node::actors::{ChainActor, MempoolActor, Metrics};
+use crate::node::config::{BlockConfig, ConsensusSettings};
+
+/// Why consensus could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A multiaddress in the configuration does not parse or has no TCP/QUIC part.
+    #[error("consensus address {address:?}: {reason}")]
+    Address {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The HSM could not sign this node's network identity.
+    #[error("signing the network identity: {0}")]
+    Identity(String),
+    /// The engine refused to start.
+    #[error("starting the consensus engine: {0}")]
+    Start(String),
+    /// The application loop failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+#[derive(Clone)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl EngineNodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+fn tcp_or_quic(address: &str) -> Result<Multiaddr, EngineError> {
+    let parsed = address
+        .parse::<Multiaddr>()
+        .map_err(|e| EngineError::Address {
+            address: address.into(),
+            reason: e.to_string(),
+        })?;
+    let text = parsed.to_string();
+    if !(text.contains("/tcp/") || text.contains("/quic-v1")) {
+        return Err(EngineError::Address {
+            address: address.into(),
+            reason: "needs a /tcp/ or /quic-v1 part".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Everything consensus needs from the node.
+pub struct ConsensusNode {
+    /// The node's consensus settings.
+    pub settings: ConsensusSettings,
+    /// Block limits.
+    pub blocks: BlockConfig,
+    /// The genesis.
+    pub genesis: Genesis,
+    /// Data directory (WAL and pending proposals live under `consensus/`).
+    pub data_dir: PathBuf,
+    /// The validator key behind its watermark.
+    pub signer: Arc<WatermarkedSigner>,
+    /// The same key, for the network-identity proof.
+    pub identity_signer: Arc<dyn signer::Signer>,
+    /// The chain.
+    pub chain: Addr<ChainActor>,
+    /// The mempool.
+    pub mempool: Addr<MempoolActor>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts the engine and runs the application loop until either stops. Returns only on failure.
+pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
+    let public_key = node.signer.public_key();
+    let address = Address(public_key.validator_address());
+    let validators = ValidatorSet::from_light_client(&node.genesis.validators);
+
+    let mut consensus = ConsensusConfig::default();
+    consensus.p2p.listen_addr = tcp_or_quic(&node.settings.listen)?;
+    consensus.p2p.persistent_peers = node
+        .settings
+        .peers
+        .iter()
+        .map(|p| tcp_or_quic(p))
+        .collect::<Result<_, _>>()?;
+    // Every federation member dials every other directly; relaying adds nothing.
+    consensus.p2p.protocol = PubSubProtocol::Broadcast;
+    // All peers of a local federation share 127.0.0.1, and the per-IP limit counts them all.
+    consensus.p2p.discovery.max_connections_per_ip = 64;
+    let value_sync = ValueSyncConfig {
+        status_update_interval: Duration::from_secs(2),
+        ..ValueSyncConfig::default()
+    };
+    let config = EngineConfig {
+        moniker: format!("validator-{address}"),
+        consensus,
+        value_sync,
+    };
+
+    // The network key is made afresh at every start and never stored: the peer id is bound to
+    // the consensus key by the HSM signature below, and peers are dialled by address alone.
+    let keypair = Keypair::ed25519_from_bytes(rand::random::<[u8; 32]>())
+        .map_err(|e| EngineError::Identity(e.to_string()))?;
+    let peer_id = keypair.public().to_peer_id();
+    let chain_id = node.genesis.chain_id.clone();
+    let signer = HsmSigner::new(
+        chain_id.clone(),
+        Arc::clone(&node.signer),
+        Arc::clone(&node.identity_signer),
+    );
+    let proof = signer
+        .sign_validator_proof(
+            Secp256k1::encode_public_key(&public_key),
+            peer_id.to_bytes(),
+        )
+        .await
+        .map_err(|e| EngineError::Identity(e.to_string()))?;
+    let proof_bytes = WireCodec
+        .encode(&proof)
+        .map_err(|e| EngineError::Identity(e.to_string()))?;
+    let identity = NetworkIdentity::new_validator(
+        config.moniker.clone(),
+        keypair,
+        address.to_string(),
+        proof_bytes,
+    );
+    let verifier = SignatureVerifier::new(chain_id);
+    let consensus_context = if validators.validators().iter().any(|v| v.address == address) {
+        ConsensusContext::new_validator(address, Box::new(verifier), Box::new(signer))
+    } else {
+        ConsensusContext::new_full_node(address, Box::new(verifier))
+    };
+    let consensus_dir = node.data_dir.join("consensus");
+    let (channels, handle) = malachitebft_app_channel::start_engine(
+        Ctx,
+        config,
+        WalContext::new(consensus_dir.join("wal").join("consensus.wal"), WireCodec),
+        NetworkContext::new(identity, WireCodec),
+        consensus_context,
+        SyncContext::new(WireCodec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| EngineError::Start(format!("{e:#}")))?;
+    tracing::info!(%peer_id, listen = %node.settings.listen, peers = node.settings.peers.len(), "consensus engine started");
+
+    let timeouts = LinearTimeouts {
+        propose: Duration::from_millis(node.settings.propose_timeout_ms),
+        ..LinearTimeouts::default()
+    };
+    let app = App::new(
+        AppSettings {
+            address,
+            validators,
+            blocks: node.blocks,
+            timeouts,
+            idle_block: Duration::from_millis(node.settings.idle_block_ms),
+            proposals_dir: consensus_dir.join("proposals"),
+        },
+        node.chain,
+        node.mempool,
+        node.metrics,
+    );
+    let result = app.run(channels).await;
+    handle.actor.stop(None);
+    let _ = handle.handle.await;
+    result.map_err(EngineError::from)
+}
