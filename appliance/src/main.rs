@@ -143,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let (config, genesis) = load(&config_path)?;
+    appliance::consensus::engine::check_addresses(&config.consensus)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let hsm = open_signer(&config.hsm)

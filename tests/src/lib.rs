@@ -1,4 +1,3 @@
-//! End-to-end tests: they start real binaries (appliances, hsm-sim, SoftHSM tokens, IPFS, the
-//! Mainstay service) on loopback. Helpers for starting them live here; tests under `tests/`.
-//!
-//! No process exists to start yet: the first end-to-end tests arrive with the federation issue.
+//! End-to-end tests: they start real binaries (appliances with SoftHSM2 validator keys, and
+//! later hsm-sim, IPFS and the Mainstay service) on loopback. The tests live under `tests/`;
+//! they expect the workspace's binaries to be built, which `cargo test --workspace` does first.

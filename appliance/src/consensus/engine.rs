@@ -96,6 +96,15 @@ fn tcp_or_quic(address: &str) -> Result<Multiaddr, EngineError> {
     Ok(parsed)
 }
 
+/// Checks the configured addresses before anything starts (the engine would panic on them).
+pub fn check_addresses(settings: &ConsensusSettings) -> Result<(), EngineError> {
+    tcp_or_quic(&settings.listen)?;
+    for peer in &settings.peers {
+        tcp_or_quic(peer)?;
+    }
+    Ok(())
+}
+
 /// Everything consensus needs from the node.
 pub struct ConsensusNode {
     /// The node's consensus settings.

@@ -1,0 +1,537 @@
+//! Four real `appliance` processes, each with its validator key in its own SoftHSM2 token, agree
+//! on blocks through Malachite over loopback TCP. Checked from outside, over the HTTP API and with
+//! the light-client rules: transfers sent to different nodes commit and all nodes hold the same
+//! headers; one node down does not stop the chain; a restarted node catches up; two nodes down
+//! halt the chain without a fork, and it resumes when one returns.
+// A test harness: a failed step should stop the test at once, with its message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use appliance::dev::{dev_genesis, dev_key, dev_public, dev_sign};
+use lightclient::certificate::CommitCertificate;
+use lightclient::encoding::Decode;
+use lightclient::genesis::{Genesis, asset_id_for_code};
+use lightclient::hash::sha256;
+use lightclient::header::BlockHeader;
+use lightclient::keys::{AccountId, PublicKey};
+use lightclient::tx::{KycState, Operation, SignedTransaction, registration_digest};
+use serde_json::Value;
+use signer::Signer;
+use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Signer, dev_test_token};
+
+const NODES: usize = 4;
+
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let body = body.unwrap_or("");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let text = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    Some((
+        status,
+        serde_json::from_str(text).unwrap_or(Value::String(text.to_string())),
+    ))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `appliance` binary `cargo test --workspace` built next to this test.
+fn appliance_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let test_exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/federation-<hash>: the binary sits in target/<profile>.
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| target.join("debug"));
+    let binary = profile_dir.join("appliance");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (deploy/test), which builds it",
+        binary.display()
+    );
+    binary
+}
+
+struct NodeProcess {
+    config: PathBuf,
+    log: PathBuf,
+    api: u16,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(appliance_binary())
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,arc_malachitebft=warn,libp2p=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn height(&self) -> Option<u64> {
+        let (status, body) = http(self.api, "GET", "/ready", None)?;
+        (status == 200).then(|| body["height"].as_u64()).flatten()
+    }
+
+    fn header(&self, height: u64) -> Option<BlockHeader> {
+        let (status, body) = http(self.api, "GET", &format!("/v1/headers/{height}"), None)?;
+        if status != 200 {
+            return None;
+        }
+        let bytes = hex_decode(body["encoded"].as_str()?);
+        Some(BlockHeader::from_bytes(&bytes).unwrap())
+    }
+
+    fn certificate(&self, height: u64) -> Option<CommitCertificate> {
+        let (status, body) = http(self.api, "GET", &format!("/v1/certificates/{height}"), None)?;
+        if status != 200 {
+            return None;
+        }
+        let bytes = hex_decode(body["encoded"].as_str()?);
+        Some(CommitCertificate::from_bytes(&bytes).unwrap())
+    }
+
+    fn submit(&self, tx: &SignedTransaction) -> String {
+        let (status, body) = http(
+            self.api,
+            "POST",
+            "/v1/transactions",
+            Some(&serde_json::to_string(tx).unwrap()),
+        )
+        .expect("node answers");
+        assert_eq!(status, 202, "{body}");
+        body["txid"].as_str().unwrap().to_string()
+    }
+
+    fn status_of(&self, txid: &str) -> Value {
+        http(self.api, "GET", &format!("/v1/transactions/{txid}"), None)
+            .map(|(_, body)| body)
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+struct Federation {
+    nodes: Vec<NodeProcess>,
+    genesis: Genesis,
+    dir: tempfile::TempDir,
+    salt: u64,
+}
+
+impl Federation {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // One SoftHSM token per validator, as each custodian has its own HSM.
+        let mut tokens = Vec::new();
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for i in 1..=NODES {
+            let label = format!("fed-{}-{i}", std::process::id());
+            let token = dev_test_token(&label).unwrap();
+            let key = runtime
+                .block_on(Pkcs11Signer::generate(token.clone(), "validator"))
+                .unwrap()
+                .public_key();
+            keys.push(key);
+            tokens.push((label, token));
+        }
+        let controllers: Vec<PublicKey> = (1..=3)
+            .map(|c| dev_public(&format!("controller-{c}")).unwrap())
+            .collect();
+        let genesis = dev_genesis("abt-e2e-1", 1_700_000_000_000, &keys, &controllers, 2).unwrap();
+        let genesis_path = dir.path().join("genesis.json");
+        std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
+        let p2p: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for (i, (label, token)) in tokens.into_iter().enumerate() {
+            let signer::pin::PinSource::File(pin) = token.pin.clone() else {
+                unreachable!("test tokens keep their PIN in a file")
+            };
+            let api = free_port();
+            let peers: Vec<String> = p2p
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, port)| format!("\"/ip4/127.0.0.1/tcp/{port}\""))
+                .collect();
+            let config = dir.path().join(format!("node-{i}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "data_dir = {data:?}\ngenesis = {genesis_path:?}\n\
+                     [api]\nlisten = \"127.0.0.1:{api}\"\n\
+                     [blocks]\ninterval_ms = 100\nmax_transactions = 1000\nmax_bytes = 1000000\nsnapshot_every = 10\n\
+                     [consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{port}\"\npeers = [{peers}]\npropose_timeout_ms = 1000\nidle_block_ms = 300\n\
+                     [hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {DEFAULT_MODULE:?}\ntoken_label = {label:?}\npin = {{ file = {pin:?} }}\n",
+                    data = dir.path().join(format!("node-{i}")),
+                    port = p2p[i],
+                    peers = peers.join(", "),
+                ),
+            )
+            .unwrap();
+            nodes.push(NodeProcess {
+                config,
+                log: dir.path().join(format!("node-{i}.log")),
+                api,
+                child: None,
+            });
+        }
+        Federation {
+            nodes,
+            genesis,
+            dir,
+            salt: 0,
+        }
+    }
+
+    /// Everything the nodes logged, for a failure message.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out.push_str(&format!("--- {}\n", node.log.display()));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn height(&self, node: usize) -> u64 {
+        self.nodes[node].height().unwrap_or(0)
+    }
+
+    fn sign(&mut self, name: &str, operation: Operation) -> SignedTransaction {
+        self.salt += 1;
+        dev_sign(name, &self.genesis.chain_id, operation, self.salt, 5_000).unwrap()
+    }
+
+    fn wait_committed(&self, node: usize, txid: &str) -> u64 {
+        let mut height = 0;
+        self.wait_for(
+            &format!("{txid} committed on node {node}"),
+            Duration::from_secs(60),
+            || {
+                let status = self.nodes[node].status_of(txid);
+                if status["status"] == "committed" {
+                    height = status["height"].as_u64().unwrap();
+                    true
+                } else {
+                    assert_ne!(status["status"], "rejected", "{status}");
+                    false
+                }
+            },
+        );
+        height
+    }
+
+    /// Every node in `nodes` holds the same header at every height up to `height`, and each
+    /// carries a certificate of the genesis validators that the light client accepts.
+    fn assert_same_chain(&self, nodes: &[usize], height: u64) {
+        for h in 1..=height {
+            let reference = self.nodes[nodes[0]].header(h).unwrap();
+            for &n in &nodes[1..] {
+                let header = self.nodes[n].header(h).unwrap();
+                assert_eq!(
+                    header, reference,
+                    "node {n} differs from node {} at height {h}",
+                    nodes[0]
+                );
+            }
+        }
+        for &n in nodes {
+            let header = self.nodes[n].header(height).unwrap();
+            let certificate = self.nodes[n].certificate(height).unwrap();
+            let power = certificate
+                .verify_header(&header, &self.genesis.validators)
+                .unwrap();
+            assert!(self.genesis.validators.is_quorum(power));
+        }
+    }
+}
+
+fn holder_setup(fed: &mut Federation, name: &str) -> (Vec<SignedTransaction>, AccountId) {
+    let chain = fed.genesis.chain_id.clone();
+    let bank = dev_public("bank").unwrap().account_id();
+    let public_key = dev_public(name).unwrap();
+    let challenge = sha256(name.as_bytes());
+    let digest = registration_digest(&chain, &bank, &challenge);
+    let (sig, _) = dev_key(name)
+        .unwrap()
+        .sign_prehash_recoverable(digest.as_bytes())
+        .unwrap();
+    let holder_signature = lightclient::Signature::from(sig).normalize_s().unwrap();
+    let usdx = asset_id_for_code("USDX");
+    let account = public_key.account_id();
+    let txs = vec![
+        fed.sign(
+            "bank",
+            Operation::RegisterHolder {
+                public_key,
+                challenge,
+                holder_signature,
+            },
+        ),
+        fed.sign(
+            "kyc-admin",
+            Operation::SetKycState {
+                account,
+                state: KycState::Verified,
+            },
+        ),
+        fed.sign(
+            "bank",
+            Operation::Issue {
+                to: account,
+                asset: usdx,
+                amount: 1_000,
+            },
+        ),
+    ];
+    (txs, account)
+}
+
+fn transfer(fed: &mut Federation, from: &str, to: AccountId, amount: u128) -> SignedTransaction {
+    fed.sign(
+        from,
+        Operation::Transfer {
+            to,
+            asset: asset_id_for_code("USDX"),
+            amount,
+            expected_fee: 0,
+        },
+    )
+}
+
+#[test]
+fn four_validators_agree_survive_one_failure_halt_at_two_and_catch_up() {
+    let mut fed = Federation::new();
+    for node in &mut fed.nodes {
+        node.start();
+    }
+    fed.wait_for(
+        "all four nodes at height 1",
+        Duration::from_secs(120),
+        || (0..NODES).all(|n| fed.height(n) >= 1),
+    );
+
+    // Transfers submitted to different nodes commit; every node holds the same chain.
+    let usdx = asset_id_for_code("USDX");
+    let bank = dev_public("bank").unwrap().account_id();
+    let deposit = fed.sign(
+        "settlement",
+        Operation::Deposit {
+            asset_holder: bank,
+            asset: usdx,
+            amount: 1_000_000,
+        },
+    );
+    let txid = fed.nodes[0].submit(&deposit);
+    fed.wait_committed(0, &txid);
+    let (alice_setup, alice) = holder_setup(&mut fed, "e2e-alice");
+    let (bob_setup, bob) = holder_setup(&mut fed, "e2e-bob");
+    for (i, tx) in alice_setup.iter().chain(&bob_setup).enumerate() {
+        let txid = fed.nodes[1].submit(tx);
+        if i % 3 == 2 {
+            fed.wait_committed(1, &txid);
+        }
+    }
+    let mut last = 0;
+    for n in 0..NODES {
+        let tx = if n % 2 == 0 {
+            transfer(&mut fed, "e2e-alice", bob, 10)
+        } else {
+            transfer(&mut fed, "e2e-bob", alice, 3)
+        };
+        let txid = fed.nodes[n].submit(&tx);
+        last = last.max(fed.wait_committed(n, &txid));
+    }
+    fed.wait_for(
+        "every node at the last transfer's height",
+        Duration::from_secs(30),
+        || (0..NODES).all(|n| fed.height(n) >= last),
+    );
+    fed.assert_same_chain(&[0, 1, 2, 3], last);
+    let balances = |fed: &Federation, node: usize, account: AccountId| -> Value {
+        http(
+            fed.nodes[node].api,
+            "GET",
+            &format!("/v1/accounts/{account}/balances"),
+            None,
+        )
+        .unwrap()
+        .1
+    };
+    for n in 0..NODES {
+        assert_eq!(
+            balances(&fed, n, alice),
+            balances(&fed, 0, alice),
+            "node {n}"
+        );
+    }
+
+    // One node down: the other three still make a quorum.
+    fed.nodes[3].stop();
+    let before = fed.height(0);
+    let tx = transfer(&mut fed, "e2e-alice", bob, 1);
+    let txid = fed.nodes[0].submit(&tx);
+    let committed_at = fed.wait_committed(0, &txid);
+    assert!(committed_at > before);
+    fed.wait_for(
+        "three blocks more without node 3",
+        Duration::from_secs(60),
+        || fed.height(0) >= before + 3,
+    );
+
+    // Restarted, it fetches and verifies what it missed.
+    fed.nodes[3].start();
+    let target = fed.height(0);
+    fed.wait_for("node 3 to catch up", Duration::from_secs(120), || {
+        fed.height(3) >= target
+    });
+    fed.assert_same_chain(&[0, 3], target);
+
+    // Two nodes down: no quorum, so no block, and no fork among the two left.
+    fed.nodes[2].stop();
+    fed.nodes[3].stop();
+    // A block the four were already deciding may still land; after that, nothing.
+    std::thread::sleep(Duration::from_secs(2));
+    let halted_at = fed.height(0).max(fed.height(1));
+    let tx = transfer(&mut fed, "e2e-bob", alice, 1);
+    let stuck = fed.nodes[1].submit(&tx);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(fed.height(0), halted_at, "node 0 went on without a quorum");
+    assert_eq!(fed.height(1), halted_at, "node 1 went on without a quorum");
+    assert_eq!(fed.nodes[1].status_of(&stuck)["status"], "pending");
+    fed.assert_same_chain(&[0, 1], halted_at);
+
+    // One returns: three of four again, the chain resumes and the waiting transfer commits.
+    fed.nodes[2].start();
+    let resumed_at = fed.wait_committed(1, &stuck);
+    assert!(resumed_at > halted_at);
+    fed.wait_for(
+        "node 2 at the resumed height",
+        Duration::from_secs(60),
+        || fed.height(2) >= resumed_at,
+    );
+    fed.assert_same_chain(&[0, 1, 2], resumed_at);
+    drop(fed.dir);
+}
+
+#[test]
+fn the_binary_refuses_a_consensus_address_without_transport() {
+    // A node whose consensus listen address has no /tcp/ or /quic-v1/ part would make the engine
+    // panic deep inside; the node must refuse it up front, naming the address.
+    let dir = tempfile::tempdir().unwrap();
+    let label = format!("fed-bad-{}", std::process::id());
+    let token = dev_test_token(&label).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = runtime
+        .block_on(Pkcs11Signer::generate(token.clone(), "validator"))
+        .unwrap()
+        .public_key();
+    let genesis = dev_genesis("abt-e2e-2", 1_700_000_000_000, &[key], &[key], 1).unwrap();
+    let genesis_path = dir.path().join("genesis.json");
+    std::fs::write(&genesis_path, serde_json::to_vec(&genesis).unwrap()).unwrap();
+    let signer::pin::PinSource::File(pin) = token.pin else {
+        unreachable!()
+    };
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ngenesis = {genesis_path:?}\n[api]\nlisten = \"127.0.0.1:{}\"\n[consensus]\nlisten = \"/ip4/127.0.0.1/udp/9\"\n[hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {DEFAULT_MODULE:?}\ntoken_label = {label:?}\npin = {{ file = {pin:?} }}\n",
+            dir.path().join("data"),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(appliance_binary())
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("consensus address \"/ip4/127.0.0.1/udp/9\": needs a /tcp/ or /quic-v1 part"),
+        "{stderr}"
+    );
+}
