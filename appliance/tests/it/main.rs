@@ -13,6 +13,7 @@
 )]
 
 mod chain;
+mod consensus;
 mod crash;
 mod ledger;
 mod mempool;
