@@ -163,6 +163,7 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         config.blocks.snapshot_every,
     )?;
     tracing::info!(chain = %genesis.chain_id, height = chain.height(), validator = %address, "chain opened");
+    let start_height = chain.height();
     let metrics = Arc::new(Metrics::default());
     metrics
         .height
@@ -192,6 +193,7 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         chain: chain_addr.clone(),
         mempool: mempool_addr.clone(),
         metrics: Arc::clone(&metrics),
+        start_height,
     };
     std::thread::Builder::new()
         .name("consensus".into())

@@ -112,6 +112,19 @@ impl NodeProcess {
         }
     }
 
+    /// Waits for the process to exit by itself.
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     fn height(&self) -> Option<u64> {
         let (status, body) = http(self.api, "GET", "/ready", None)?;
         (status == 200).then(|| body["height"].as_u64()).flatten()
@@ -488,6 +501,28 @@ fn four_validators_agree_survive_one_failure_halt_at_two_and_catch_up() {
         || fed.height(2) >= resumed_at,
     );
     fed.assert_same_chain(&[0, 1, 2], resumed_at);
+
+    // Node 3 lost its store but kept its watermark: it must not vote at heights its key has
+    // signed past. It follows the chain without voting, exits once it has passed the
+    // watermark, and votes again when restarted.
+    let data = fed.dir.path().join("node-3");
+    std::fs::remove_dir_all(data.join("store")).unwrap();
+    std::fs::remove_dir_all(data.join("consensus")).unwrap();
+    fed.nodes[3].start();
+    let status = fed.nodes[3].wait_exit(Duration::from_secs(120));
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", fed.logs());
+    let log = std::fs::read_to_string(&fed.nodes[3].log).unwrap();
+    assert!(log.contains("following without voting"), "{log}");
+    assert!(
+        log.contains("past this key's watermark: restart to vote again"),
+        "{log}"
+    );
+    fed.nodes[3].start();
+    let target = fed.height(0);
+    fed.wait_for("rebuilt node 3 at the tip", Duration::from_secs(60), || {
+        fed.height(3) >= target
+    });
+    fed.assert_same_chain(&[0, 3], target);
     drop(fed.dir);
 }
 

@@ -67,6 +67,10 @@ pub enum AppError {
     /// The engine's channels closed: it stopped.
     #[error("the consensus engine stopped")]
     EngineStopped,
+    /// A node that followed without voting has caught up with its watermark; restarted, it
+    /// votes again.
+    #[error("caught up to height {0}, past this key's watermark: restart to vote again")]
+    CaughtUp(u64),
 }
 
 /// A block this node has executed and may see decided.
@@ -98,6 +102,8 @@ pub struct AppSettings {
     pub idle_block: Duration,
     /// Where this node's own proposals are kept until decided.
     pub proposals_dir: PathBuf,
+    /// Set when the node follows without voting until its store passes this height.
+    pub follow_until: Option<u64>,
 }
 
 /// The application loop's state.
@@ -549,6 +555,13 @@ impl App {
             .map(SignedTransaction::txid)
             .collect();
         self.mempool.send(Committed(txids, height)).await?.ok();
+        if self
+            .settings
+            .follow_until
+            .is_some_and(|until| height >= until)
+        {
+            return Err(AppError::CaughtUp(height));
+        }
         tracing::info!(
             height,
             round = %certificate.round,

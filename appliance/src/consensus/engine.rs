@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix::Addr;
 use lightclient::genesis::Genesis;
+use lightclient::keys::ValidatorAddress;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, NodeConfig as EngineNodeConfig, PubSubProtocol, ValueSyncConfig,
 };
@@ -125,6 +126,8 @@ pub struct ConsensusNode {
     pub mempool: Addr<MempoolActor>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The chain's height when the node started.
+    pub start_height: u64,
 }
 
 /// Starts the engine and runs the application loop until either stops. Returns only on failure.
@@ -183,10 +186,34 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
         proof_bytes,
     );
     let verifier = SignatureVerifier::new(chain_id);
-    let consensus_context = if validators.validators().iter().any(|v| v.address == address) {
-        ConsensusContext::new_validator(address, Box::new(verifier), Box::new(signer))
+    // A store behind the watermark (restored or rebuilt) would make the engine ask for votes at
+    // heights this key has already signed past; the watermark refuses them and the engine would
+    // stop. Such a node follows the chain without voting until it has passed the watermark, then
+    // exits for its supervisor to restart it as a validator.
+    let follow_until = node
+        .signer
+        .last()
+        .map(|position| position.height)
+        .filter(|signed| *signed > node.start_height.saturating_add(1));
+    let is_validator = validators.validators().iter().any(|v| v.address == address);
+    let (consensus_context, identity) = if is_validator && follow_until.is_none() {
+        (
+            ConsensusContext::new_validator(address, Box::new(verifier), Box::new(signer)),
+            identity,
+        )
     } else {
-        ConsensusContext::new_full_node(address, Box::new(verifier))
+        if let Some(height) = follow_until {
+            tracing::warn!(
+                store = node.start_height,
+                watermark = height,
+                "the store is behind this key's watermark: following without voting until height {height}"
+            );
+        }
+        let observer = NetworkIdentity::new(identity.moniker.clone(), identity.keypair, None);
+        (
+            ConsensusContext::new_full_node(Address(ValidatorAddress([0; 20])), Box::new(verifier)),
+            observer,
+        )
     };
     let consensus_dir = node.data_dir.join("consensus");
     let (channels, handle) = malachitebft_app_channel::start_engine(
@@ -214,6 +241,7 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
             timeouts,
             idle_block: Duration::from_millis(node.settings.idle_block_ms),
             proposals_dir: consensus_dir.join("proposals"),
+            follow_until,
         },
         node.chain,
         node.mempool,
