@@ -122,6 +122,21 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
 
+    /// Reads the `u32` element count of a sequence whose elements take at least one byte each.
+    /// A count above the bytes left is a lie; refusing it first keeps a hostile prefix from
+    /// reserving memory.
+    pub fn count(&mut self, what: &'static str) -> Result<usize, DecodeError> {
+        let count = self.length(what, usize::MAX)?;
+        if count > self.remaining() {
+            return Err(DecodeError::TooLong {
+                what,
+                len: count,
+                max: self.remaining(),
+            });
+        }
+        Ok(count)
+    }
+
     /// Reads a length-prefixed byte string of at most `max` bytes.
     pub fn bytes(&mut self, what: &'static str, max: usize) -> Result<Vec<u8>, DecodeError> {
         let len = self.length(what, max)?;
@@ -273,16 +288,7 @@ impl<T: Encode> Encode for Vec<T> {
 
 impl<T: Decode> Decode for Vec<T> {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        // Every element takes at least one byte, so a count above the bytes left is a lie; checking
-        // it first keeps a hostile prefix from reserving memory.
-        let count = reader.length("sequence", usize::MAX)?;
-        if count > reader.remaining() {
-            return Err(DecodeError::TooLong {
-                what: "sequence",
-                len: count,
-                max: reader.remaining(),
-            });
-        }
+        let count = reader.count("sequence")?;
         let mut items = Vec::with_capacity(count);
         for _ in 0..count {
             items.push(T::decode(reader)?);

@@ -84,15 +84,7 @@ impl<T: Wire> Wire for Vec<T> {
     }
 
     fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let count = reader.length("sequence", usize::MAX)?;
-        // Every element takes at least one byte: a count above the bytes left is a lie.
-        if count > reader.remaining() {
-            return Err(DecodeError::TooLong {
-                what: "sequence",
-                len: count,
-                max: reader.remaining(),
-            });
-        }
+        let count = reader.count("sequence")?;
         let mut items = Vec::with_capacity(count);
         for _ in 0..count {
             items.push(T::take(reader)?);
