@@ -12,9 +12,9 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, CommitSignature, ExtendedCommitCertificate, ExtendedCommitSignature,
-    NilOrVal, PolkaCertificate, PolkaSignature, Round, RoundCertificate, RoundCertificateType,
-    RoundSignature, SignedMessage, ValidatorProof, Validity, VoteType,
+    ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate, PolkaSignature,
+    Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof,
+    Validity, VoteType,
 };
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
 use malachitebft_sync::{RawDecidedValue, Request, Response, Status, ValueRequest, ValueResponse};
@@ -211,14 +211,25 @@ impl Wire for Validity {
     }
 }
 
-/// Extensions are disabled: a signed extension carries only its signature.
-impl Wire for SignedMessage<Ctx, ()> {
+/// Extensions are disabled and carry nothing, so a signed extension is its signature alone.
+impl Wire for () {
+    fn put(&self, _out: &mut Vec<u8>) {}
+
+    fn take(_reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(())
+    }
+}
+
+/// A signed vote, proposal or extension: the message, then its signature.
+impl<M: Wire> Wire for SignedMessage<Ctx, M> {
     fn put(&self, out: &mut Vec<u8>) {
+        self.message.put(out);
         self.signature.put(out);
     }
 
     fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Signature::take(reader).map(|signature| SignedMessage::new((), signature))
+        let message = M::take(reader)?;
+        Ok(SignedMessage::new(message, Signature::take(reader)?))
     }
 }
 
@@ -261,30 +272,6 @@ impl Wire for Proposal {
             pol_round: Wire::take(reader)?,
             proposer: Wire::take(reader)?,
         })
-    }
-}
-
-impl Wire for SignedMessage<Ctx, Vote> {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.message.put(out);
-        self.signature.put(out);
-    }
-
-    fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let message = Vote::take(reader)?;
-        Ok(SignedMessage::new(message, Signature::take(reader)?))
-    }
-}
-
-impl Wire for SignedMessage<Ctx, Proposal> {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.message.put(out);
-        self.signature.put(out);
-    }
-
-    fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let message = Proposal::take(reader)?;
-        Ok(SignedMessage::new(message, Signature::take(reader)?))
     }
 }
 
@@ -610,36 +597,6 @@ impl Wire for ExtendedCommitCertificate<Ctx> {
 
     fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(ExtendedCommitCertificate {
-            height: Wire::take(reader)?,
-            round: Wire::take(reader)?,
-            value_id: Wire::take(reader)?,
-            commit_signatures: Wire::take(reader)?,
-        })
-    }
-}
-
-impl Wire for CommitSignature<Ctx> {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.address.put(out);
-        self.signature.put(out);
-    }
-
-    fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let address = Address::take(reader)?;
-        Ok(CommitSignature::new(address, Signature::take(reader)?))
-    }
-}
-
-impl Wire for CommitCertificate<Ctx> {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.height.put(out);
-        self.round.put(out);
-        self.value_id.put(out);
-        self.commit_signatures.put(out);
-    }
-
-    fn take(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(CommitCertificate {
             height: Wire::take(reader)?,
             round: Wire::take(reader)?,
             value_id: Wire::take(reader)?,
