@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use mainstay::{SlotProof, SlotProofError};
+use mainstay::{CommitmentListError, SlotProof, SlotProofError, match_commitment_list};
 
 fn sequence(n: u8) -> Vec<SlotProof> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
@@ -26,6 +26,103 @@ fn every_proof_of_sequence_1_verifies() {
     for (i, proof) in proofs.iter().enumerate() {
         assert_eq!(proof.verify(), Ok(()), "entry {i}");
     }
+}
+
+#[test]
+fn every_proof_of_sequence_1_verifies_at_slot_2_and_at_no_other() {
+    for (i, proof) in sequence(1).iter().enumerate() {
+        assert_eq!(proof.verify_at(2), Ok(()), "entry {i}");
+        // Slot 0 takes the second step from the other side: the flags disagree with its bits.
+        assert_eq!(
+            proof.verify_at(0),
+            Err(SlotProofError::SideMismatch {
+                step: 1,
+                position: 0,
+                flag: "left",
+                bit: "right"
+            }),
+            "entry {i}"
+        );
+        assert_eq!(
+            proof.verify_at(4),
+            Err(SlotProofError::PositionOutsideTree {
+                position: 4,
+                depth: 2
+            })
+        );
+    }
+}
+
+fn listed(items: &[&str]) -> Vec<String> {
+    let full = |prefix: &str| {
+        sequence(1)
+            .into_iter()
+            .map(|p| p.commitment)
+            .find(|c| c.starts_with(prefix))
+            .unwrap()
+    };
+    items.iter().map(|p| full(p)).collect()
+}
+
+#[test]
+fn the_commitment_list_check_accepts_the_sequence_in_order_as_pymainstay_test_validlist() {
+    let proofs = sequence(1);
+    assert_eq!(
+        match_commitment_list(&proofs, &listed(&["2ec9", "2e93", "5027"])),
+        Ok(())
+    );
+}
+
+#[test]
+fn an_unordered_list_fails_at_entry_3_as_pymainstay_test_unorderedlist() {
+    let proofs = sequence(1);
+    let list = listed(&["2e93", "2ec9", "5027"]);
+    assert_eq!(
+        match_commitment_list(&proofs, &list),
+        Err(CommitmentListError::NotMatched {
+            entry: 3,
+            found: proofs[3].commitment.clone(),
+            expected: list[1].clone(),
+        })
+    );
+}
+
+#[test]
+fn sequence_2_fails_the_list_check_at_entry_2_as_pymainstay_test_invalidlistproof() {
+    let proofs = sequence(2);
+    let list = listed(&["2ec9", "2e93", "5027"]);
+    assert_eq!(
+        match_commitment_list(&proofs, &list),
+        Err(CommitmentListError::NotMatched {
+            entry: 2,
+            found: proofs[2].commitment.clone(),
+            expected: list[0].clone(),
+        })
+    );
+    // And its slot proof fails there too: the changed commitment is not under the root.
+    assert!(matches!(
+        proofs[2].verify_at(2),
+        Err(SlotProofError::RootMismatch { .. })
+    ));
+}
+
+#[test]
+fn sequence_3_fails_the_slot_proof_at_entry_1_as_pymainstay_test_invalidproof() {
+    let proofs = sequence(3);
+    assert_eq!(proofs[0].verify_at(2), Ok(()));
+    let entry = &proofs[1];
+    match entry.verify_at(2) {
+        Err(SlotProofError::RootMismatch { computed, expected }) => {
+            assert_eq!(expected, entry.merkle_root);
+            assert_ne!(computed, entry.merkle_root);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Its commitments still match the list: only the proof is broken.
+    assert_eq!(
+        match_commitment_list(&proofs, &listed(&["2ec9", "2e93", "5027"])),
+        Ok(())
+    );
 }
 
 #[test]
@@ -127,13 +224,14 @@ fn malformed_hex_and_empty_paths_are_typed_errors() {
 fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/mainstay");
     let ok = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
-        .arg("verify")
+        .args(["verify", "--slot", "2"])
         .arg(dir.join("test_sequence_1.msp"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{text}");
-    assert_eq!(text.matches("slot proof: OK").count(), 6, "{text}");
+    assert_eq!(text.matches("slot proof at slot 2: OK").count(), 6, "{text}");
+    assert!(text.contains("pay-to-contract, staychain, Bitcoin inclusion: not checked here"));
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
         .arg("verify")
         .arg(dir.join("test_sequence_3.msp"))
@@ -143,7 +241,21 @@ fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
     assert_eq!(bad.status.code(), Some(1), "{text}");
     assert!(
         text.contains("[1] commitment")
-            && text.contains("slot proof: FAILED: the path leads to root"),
+            && text.contains("slot proof (sides from the append flags): FAILED: the path leads to root"),
+        "{text}"
+    );
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
+        .args(["verify", "--slot", "2", "--list"])
+        .arg(listed(&["2ec9", "2e93", "5027"]).join(","))
+        .arg(dir.join("test_sequence_2.msp"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(listed.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("slot proof at slot 2: OK")
+            && text.contains("commitment list: FAILED: entry 2 commits 7ccac731")
+            && text.contains("2 check(s) failed"),
         "{text}"
     );
 }

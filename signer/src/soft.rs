@@ -33,6 +33,16 @@ impl SoftSigner {
             label: label.to_string(),
         })
     }
+
+    /// The key plus `tweak` (mod the group order): the private half of a BIP32 public derivation
+    /// step or a pay-to-contract tweak, whose public half anyone can compute.
+    pub fn tweaked(&self, tweak: &[u8; 32]) -> Result<Self, SignerError> {
+        use k256::elliptic_curve::PrimeField;
+        let addend = Option::<k256::Scalar>::from(k256::Scalar::from_repr((*tweak).into()))
+            .ok_or_else(|| SignerError::BadPublicKey("tweak is not below the group order".into()))?;
+        let sum = *self.key.as_nonzero_scalar().as_ref() + addend;
+        SoftSigner::from_secret(sum.to_repr().into(), &self.label)
+    }
 }
 
 #[async_trait::async_trait]
