@@ -12,6 +12,7 @@
 //! Feature `client` adds the HTTP client of the Mainstay API and of Bitcoin Core's JSON-RPC;
 //! feature `service` adds the self-hosted service and the regtest Bitcoin double its tests use.
 
+pub mod api;
 pub mod contract;
 pub mod evidence;
 pub mod inclusion;
@@ -28,3 +29,14 @@ pub use inclusion::{Inclusion, InclusionError};
 pub use slot::{CommitmentListError, SlotProof, SlotProofError, match_commitment_list};
 pub use staychain::StaychainError;
 pub use tree::{CommitmentTree, TreeError};
+
+#[cfg(feature = "client")]
+pub mod bitcoin_rpc;
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
+pub mod collect;
+#[cfg(feature = "service")]
+pub mod regtest_double;
+#[cfg(feature = "service")]
+pub mod service;

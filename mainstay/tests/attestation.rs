@@ -56,8 +56,8 @@ fn the_tweak_matches_the_reference_services_test_vector() {
     assert_eq!(
         derivation_path(&root),
         [
-            47011, 44440, 32754, 24934, 17028, 40542, 51051, 4167, 30629, 19125, 6196, 56428,
-            7834, 19745, 57818, 51883
+            47011, 44440, 32754, 24934, 17028, 40542, 51051, 4167, 30629, 19125, 6196, 56428, 7834,
+            19745, 57818, 51883
         ]
     );
     let tweaked = base.tweak(&root).unwrap();
@@ -124,8 +124,8 @@ fn the_older_multisig_form_gives_the_scripts_of_an_independent_implementation() 
     assert_eq!(
         derivation_path(&proofs[0].root_internal().unwrap()),
         [
-            2294, 45179, 26716, 50164, 45115, 55054, 57399, 23400, 30240, 2990, 58416, 41550,
-            9477, 38787, 57103, 15012
+            2294, 45179, 26716, 50164, 45115, 55054, 57399, 23400, 30240, 2990, 58416, 41550, 9477,
+            38787, 57103, 15012
         ]
     );
 }
@@ -178,9 +178,10 @@ mod independent_derivation {
         let il: [u8; 32] = out[..32].try_into().unwrap();
         let ir: [u8; 32] = out[32..].try_into().unwrap();
         let tweak = Scalar::from_repr(il.into()).unwrap();
-        let parent = AffinePoint::from_encoded_point(&EncodedPoint::from_bytes(point).unwrap())
-            .unwrap();
-        let child = (ProjectivePoint::GENERATOR * tweak + ProjectivePoint::from(parent)).to_affine();
+        let parent =
+            AffinePoint::from_encoded_point(&EncodedPoint::from_bytes(point).unwrap()).unwrap();
+        let child =
+            (ProjectivePoint::GENERATOR * tweak + ProjectivePoint::from(parent)).to_affine();
         let encoded: [u8; 33] = child.to_encoded_point(true).as_bytes().try_into().unwrap();
         (encoded, ir)
     }
@@ -228,10 +229,22 @@ fn leaf(n: u8) -> [u8; 32] {
 #[test]
 fn the_tree_gives_the_reference_roots_and_proofs_that_verify_at_their_slot() {
     let expected = [
-        (1, "7df1e74f582856260be3ed19d79a8a799616609f21d3910f8ddf977a9824b295"),
-        (2, "ff8f6e7ac7aa0bfc98af8be24ed6ae1ab243f64aaa065366b2215e697fddb64b"),
-        (3, "e9ffb584c62449f157c8be88257bd1eebb2d8ef824f5c86b43c4f8fd9e800d6a"),
-        (5, "e7e9205d77c0805f01f5824f6c0d90b9bd268a395350e5e5328e68889f644027"),
+        (
+            1,
+            "7df1e74f582856260be3ed19d79a8a799616609f21d3910f8ddf977a9824b295",
+        ),
+        (
+            2,
+            "ff8f6e7ac7aa0bfc98af8be24ed6ae1ab243f64aaa065366b2215e697fddb64b",
+        ),
+        (
+            3,
+            "e9ffb584c62449f157c8be88257bd1eebb2d8ef824f5c86b43c4f8fd9e800d6a",
+        ),
+        (
+            5,
+            "e7e9205d77c0805f01f5824f6c0d90b9bd268a395350e5e5328e68889f644027",
+        ),
     ];
     for (n, root) in expected {
         let leaves: Vec<[u8; 32]> = (1..=n).map(leaf).collect();
@@ -239,7 +252,11 @@ fn the_tree_gives_the_reference_roots_and_proofs_that_verify_at_their_slot() {
         assert_eq!(display(&tree.root()), root, "{n} leaves");
         for position in 0..usize::from(n) {
             let proof = tree.proof(position, &"00".repeat(32)).unwrap();
-            assert_eq!(proof.verify_at(position as u64), Ok(()), "{n} leaves, slot {position}");
+            assert_eq!(
+                proof.verify_at(position as u64),
+                Ok(()),
+                "{n} leaves, slot {position}"
+            );
             assert_eq!(proof.verify(), Ok(()));
         }
     }
@@ -339,7 +356,11 @@ fn fixture() -> Fixture {
     let mut confirmations = Vec::new();
     let mut prev = block.block_hash();
     for i in 0..2 {
-        let next = mine(prev, vec![spend(OutPoint::null(), ScriptBuf::new())], 1_700_000_600 + i);
+        let next = mine(
+            prev,
+            vec![spend(OutPoint::null(), ScriptBuf::new())],
+            1_700_000_600 + i,
+        );
         prev = next.block_hash();
         confirmations.push(next.header);
     }
@@ -412,7 +433,7 @@ fn one_byte_of_the_root_fails_the_slot_proof_with_the_true_root_computed() {
         error,
         AttestationError::Slot(SlotProofError::RootMismatch {
             computed: true_root,
-            expected: evidence.slot_proof.merkle_root.clone()
+            expected: evidence.slot_proof.merkle_root
         })
     );
     assert_eq!(error.check(), "slot proof");
@@ -440,7 +461,7 @@ fn one_byte_of_the_txid_fails_the_txid_check() {
     assert_eq!(
         evidence.verify(&f.config, None),
         Err(AttestationError::TxidMismatch {
-            proof: evidence.slot_proof.txid.clone(),
+            proof: evidence.slot_proof.txid,
             transaction: f.chain[1].compute_txid()
         })
     );
@@ -508,7 +529,10 @@ fn an_attestation_that_does_not_spend_its_predecessor_breaks_the_staychain() {
     config.initial_txid = Txid::all_zeros();
     assert!(matches!(
         f.evidence.verify(&config, None),
-        Err(AttestationError::Staychain(StaychainError::BrokenLink { index: 0, .. }))
+        Err(AttestationError::Staychain(StaychainError::BrokenLink {
+            index: 0,
+            ..
+        }))
     ));
 }
 
@@ -534,9 +558,8 @@ fn a_header_without_its_work_or_link_fails_inclusion() {
     // The block's merkle root changed: its hash changes, so the work no longer holds — or, if
     // the new hash happens to meet the easy regtest target, the root no longer matches the proof.
     let mut evidence = f.evidence.clone();
-    let mut merkle_block = MerkleBlock::from_block_with_predicate(&f.block, |t| {
-        *t == f.chain[1].compute_txid()
-    });
+    let mut merkle_block =
+        MerkleBlock::from_block_with_predicate(&f.block, |t| *t == f.chain[1].compute_txid());
     let mut root = merkle_block.header.merkle_root.to_byte_array();
     root[0] ^= 1;
     merkle_block.header.merkle_root = TxMerkleNode::from_byte_array(root);
@@ -555,7 +578,12 @@ fn a_header_without_its_work_or_link_fails_inclusion() {
     let mut evidence = f.evidence.clone();
     let mut stray = f.confirmations[1];
     stray.prev_blockhash = BlockHash::all_zeros();
-    let stray = mine(stray.prev_blockhash, vec![spend(OutPoint::null(), ScriptBuf::new())], stray.time).header;
+    let stray = mine(
+        stray.prev_blockhash,
+        vec![spend(OutPoint::null(), ScriptBuf::new())],
+        stray.time,
+    )
+    .header;
     evidence.confirmations[1] = serialize_hex(&stray);
     assert_eq!(
         evidence.verify(&f.config, None),
@@ -570,10 +598,12 @@ fn a_header_without_its_work_or_link_fails_inclusion() {
     config.network = Network::Bitcoin;
     assert_eq!(
         f.evidence.verify(&config, None),
-        Err(AttestationError::Inclusion(InclusionError::TargetAboveLimit {
-            index: 0,
-            block: f.block.block_hash()
-        }))
+        Err(AttestationError::Inclusion(
+            InclusionError::TargetAboveLimit {
+                index: 0,
+                block: f.block.block_hash()
+            }
+        ))
     );
 }
 
@@ -611,7 +641,7 @@ mod arbitrary_input {
         #[test]
         fn arbitrary_hex_in_every_bitcoin_field_gives_a_verdict(tx in "[0-9a-f]{0,300}", mb in "[0-9a-f]{0,400}", h in "[0-9a-f]{0,200}") {
             let f = fixture_cached();
-            let mut evidence = f.clone();
+            let mut evidence = f;
             evidence.staychain = vec![tx];
             evidence.merkle_block = mb;
             evidence.confirmations = vec![h];

@@ -230,7 +230,11 @@ fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
         .unwrap();
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{text}");
-    assert_eq!(text.matches("slot proof at slot 2: OK").count(), 6, "{text}");
+    assert_eq!(
+        text.matches("slot proof at slot 2: OK").count(),
+        6,
+        "{text}"
+    );
     assert!(text.contains("pay-to-contract, staychain, Bitcoin inclusion: not checked here"));
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
         .arg("verify")
@@ -241,7 +245,9 @@ fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
     assert_eq!(bad.status.code(), Some(1), "{text}");
     assert!(
         text.contains("[1] commitment")
-            && text.contains("slot proof (sides from the append flags): FAILED: the path leads to root"),
+            && text.contains(
+                "slot proof (sides from the append flags): FAILED: the path leads to root"
+            ),
         "{text}"
     );
     let listed = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))

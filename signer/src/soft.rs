@@ -39,7 +39,11 @@ impl SoftSigner {
     pub fn tweaked(&self, tweak: &[u8; 32]) -> Result<Self, SignerError> {
         use k256::elliptic_curve::PrimeField;
         let addend = Option::<k256::Scalar>::from(k256::Scalar::from_repr((*tweak).into()))
-            .ok_or_else(|| SignerError::BadPublicKey("tweak is not below the group order".into()))?;
+            .ok_or_else(|| {
+                SignerError::BadPublicKey("tweak is not below the group order".into())
+            })?;
+        // Scalar addition is modulo the group order: it cannot overflow.
+        #[allow(clippy::arithmetic_side_effects)]
         let sum = *self.key.as_nonzero_scalar().as_ref() + addend;
         SoftSigner::from_secret(sum.to_repr().into(), &self.label)
     }
