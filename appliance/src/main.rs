@@ -220,6 +220,15 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         })
         .context("starting the consensus thread")?;
 
+    if let Some(settings) = config.mainstay.clone() {
+        let attestor = appliance::node::attestor::Attestor::new(
+            settings,
+            chain_addr.clone(),
+            &config.data_dir,
+        )
+        .context("setting up the mainstay attestor")?;
+        actix_web::rt::spawn(attestor.run());
+    }
     let state = ApiState {
         chain: chain_addr,
         mempool: mempool_addr,

@@ -132,6 +132,7 @@ pub struct Store {
     nodes: Keyspace,
     values: Keyspace,
     txindex: Keyspace,
+    attestations: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,6 +157,7 @@ impl Store {
             nodes: keyspace("jmt_nodes")?,
             values: keyspace("jmt_values")?,
             txindex: keyspace("txindex")?,
+            attestations: keyspace("attestations")?,
             db,
         })
     }
@@ -324,6 +326,46 @@ impl Store {
             reason: e.to_string(),
         })?;
         Ok(Some((u64::from_be_bytes(at), state)))
+    }
+
+    /// Records the Bitcoin attestation evidence (JSON) of the block at `height`, fsynced.
+    pub fn put_attestation(&self, height: u64, evidence_json: &[u8]) -> Result<(), StoreError> {
+        let mut record = Vec::with_capacity(evidence_json.len().saturating_add(1));
+        record.push(STORE_FORMAT);
+        record.extend_from_slice(evidence_json);
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.attestations, height_key(height), record);
+        batch.commit()?;
+        Ok(())
+    }
+
+    /// The first attested block at or above `height`: (its height, evidence JSON).
+    pub fn attestation_at_or_above(
+        &self,
+        height: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(guard) = self.attestations.range(height_key(height)..).next() else {
+            return Ok(None);
+        };
+        Self::attestation_entry(guard)
+    }
+
+    /// The latest attested block: (its height, evidence JSON).
+    pub fn latest_attestation(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(guard) = self.attestations.last_key_value() else {
+            return Ok(None);
+        };
+        Self::attestation_entry(guard)
+    }
+
+    fn attestation_entry(guard: fjall::Guard) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let (key, value) = guard.into_inner()?;
+        let height: [u8; 8] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            what: "attestation key",
+            reason: "not 8 bytes".into(),
+        })?;
+        let body = format_body("attestation", &value)?;
+        Ok(Some((u64::from_be_bytes(height), body.to_vec())))
     }
 
     /// Where a transaction was included: (height, index in the block).

@@ -239,6 +239,12 @@ impl MainstayClient {
             .await
     }
 
+    /// `GET staychain`: how to verify the service's attestations (network, initial txid, keys).
+    /// An extension of the self-hosted service; the public service documents these out of band.
+    pub async fn staychain(&self) -> Result<crate::StaychainSpec, ClientError> {
+        self.call("staychain", &[], None).await
+    }
+
     /// `GET latestattestation`: the newest confirmed attestation, `None` before the first.
     pub async fn latest_attestation(&self) -> Result<Option<(String, String)>, ClientError> {
         let latest: LatestAttestation = self.call("latestattestation", &[], None).await?;

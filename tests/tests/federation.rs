@@ -189,6 +189,11 @@ struct Federation {
 
 impl Federation {
     fn new() -> Self {
+        Self::with_extra_config(|_| String::new())
+    }
+
+    /// A federation whose node `i` gets `extra(i)` appended to its config file.
+    fn with_extra_config(extra: impl Fn(usize) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -238,7 +243,7 @@ impl Federation {
                     data = dir.path().join(format!("node-{i}")),
                     port = p2p[i],
                     peers = peers.join(", "),
-                ),
+                ) + &extra(i),
             )
             .unwrap();
             nodes.push(NodeProcess {
@@ -568,5 +573,111 @@ fn the_binary_refuses_a_consensus_address_without_transport() {
         stderr
             .contains("consensus address \"/ip4/127.0.0.1/udp/9\": needs a /tcp/ or /quic-v1 part"),
         "{stderr}"
+    );
+}
+
+/// Runs the self-hosted Mainstay service (with its regtest double of Bitcoin Core) in this
+/// process, on its own thread, until the test ends.
+fn start_mainstay_service(dir: &Path, api_port: u16, rpc_port: u16) {
+    let config = mainstay::service::config::ServiceConfig::from_toml(&format!(
+        r#"listen = "127.0.0.1:{api_port}"
+data_dir = {data:?}
+slots = [{slots}]
+[bitcoin]
+network = "regtest"
+rpc_user = "e2e"
+rpc_password = "regtest-only"
+regtest_double = {{ listen = "127.0.0.1:{rpc_port}", block_interval_ms = 300 }}
+[staychain]
+chain_code = "{chain_code}"
+dev_secret = "{secret}"
+[attestation]
+interval_ms = 300
+min_fee_rate = 1
+max_fee_rate = 20
+conf_target = 2
+"#,
+        data = dir.join("mainstay"),
+        slots = (0..NODES)
+            .map(|i| format!("{{ position = {i}, token = \"node-{i}\" }}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        chain_code = "cd".repeat(32),
+        secret = "42".repeat(32),
+    ))
+    .unwrap();
+    std::thread::spawn(move || {
+        let result = mainstay::service::run(config);
+        panic!("the mainstay service stopped: {result:?}");
+    });
+}
+
+#[test]
+fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
+    let (service_port, rpc_port) = (free_port(), free_port());
+    let mut fed = Federation::with_extra_config(|i| {
+        format!(
+            "[mainstay]\napi = \"http://127.0.0.1:{service_port}/api/v1\"\nposition = {i}\ntoken = \"node-{i}\"\n\
+             interval_ms = 300\nbitcoin_rpc = \"http://127.0.0.1:{rpc_port}\"\nbitcoin_rpc_user = \"e2e\"\n\
+             bitcoin_rpc_password = \"regtest-only\"\nconfirmations = 2\n"
+        )
+    });
+    for node in 0..NODES {
+        fed.nodes[node].start();
+    }
+    // Mainstay is down at first: the chain goes on regardless.
+    fed.wait_for(
+        "height 5 with mainstay down",
+        Duration::from_secs(60),
+        || fed.height(0) >= 5,
+    );
+    let (status, _) = http(fed.nodes[0].api, "GET", "/v1/attestations/latest", None).unwrap();
+    assert_eq!(status, 404);
+
+    start_mainstay_service(fed.dir.path(), service_port, rpc_port);
+    let mut attested = Value::Null;
+    fed.wait_for(
+        "an attestation on every node",
+        Duration::from_secs(120),
+        || {
+            (0..NODES).all(|node| {
+                match http(fed.nodes[node].api, "GET", "/v1/attestations/latest", None) {
+                    Some((200, body)) => {
+                        if node == 0 {
+                            attested = body;
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            })
+        },
+    );
+
+    // A light client: the certified header's hash is the attested commitment, and the evidence
+    // verifies against the staychain with headers only.
+    let height = attested["height"].as_u64().unwrap();
+    let evidence: mainstay::AttestationEvidence =
+        serde_json::from_value(attested["evidence"].clone()).unwrap();
+    let header = fed.nodes[0].header(height).unwrap();
+    let certificate = fed.nodes[0].certificate(height).unwrap();
+    certificate
+        .verify_header(&header, &fed.genesis.validators)
+        .unwrap();
+    let (_, spec) = http(service_port, "GET", "/api/v1/staychain", None).unwrap();
+    let spec: mainstay::StaychainSpec = serde_json::from_value(spec["response"].clone()).unwrap();
+    let report = evidence
+        .verify(&spec.to_config().unwrap(), Some(&header.hash().to_string()))
+        .unwrap();
+    assert!(report.confirmations >= 1);
+    // The attestation covers every block below it too: asking for block 1 gives it (or a
+    // lower attested block).
+    let (status, below) = http(fed.nodes[0].api, "GET", "/v1/attestations/1", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(below["height"].as_u64().unwrap() <= height);
+    let (status, body) = http(fed.nodes[0].api, "GET", "/v1/attestations/99999999", None).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_attested"))
     );
 }

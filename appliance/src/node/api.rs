@@ -330,6 +330,54 @@ async fn mapping(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
+fn attestation_reply(found: Option<(u64, Vec<u8>)>, asked: &str) -> HttpResponse {
+    let Some((height, json)) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_attested",
+            format!("no block at or above {asked} is attested to Bitcoin yet"),
+        );
+    };
+    match serde_json::from_slice::<Value>(&json) {
+        Ok(evidence) => HttpResponse::Ok().json(json!({ "height": height, "evidence": evidence })),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "store", e),
+    }
+}
+
+/// The Bitcoin attestation covering a block: that of the first attested block at or above it
+/// (whose header chain leads back to the block asked for).
+async fn attestation(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let height: u64 = match parse("height", &path) {
+        Ok(h) => h,
+        Err(response) => return response,
+    };
+    match read(&state, move |chain| {
+        chain
+            .store()
+            .attestation_at_or_above(height)
+            .map_err(crate::chain::ChainError::from)
+    })
+    .await
+    {
+        Ok(found) => attestation_reply(found, &height.to_string()),
+        Err(response) => response,
+    }
+}
+
+async fn latest_attestation(state: web::Data<ApiState>) -> HttpResponse {
+    match read(&state, |chain| {
+        chain
+            .store()
+            .latest_attestation()
+            .map_err(crate::chain::ChainError::from)
+    })
+    .await
+    {
+        Ok(found) => attestation_reply(found, "height 0"),
+        Err(response) => response,
+    }
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
@@ -421,5 +469,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/proofs/balance/{account}/{asset}",
             web::get().to(balance_proof),
         )
-        .route("/v1/mapping", web::get().to(mapping));
+        .route("/v1/mapping", web::get().to(mapping))
+        .route("/v1/attestations/latest", web::get().to(latest_attestation))
+        .route("/v1/attestations/{height}", web::get().to(attestation));
 }

@@ -28,6 +28,47 @@ pub struct NodeConfig {
     pub hsm: HsmConfig,
     /// Consensus networking and timing.
     pub consensus: ConsensusSettings,
+    /// Attestation of certified block hashes to Bitcoin through Mainstay (off when absent).
+    #[serde(default)]
+    pub mainstay: Option<MainstaySettings>,
+}
+
+/// Where and how often the attestor commits the latest certified block hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MainstaySettings {
+    /// The Mainstay API base (`https://mainstay.xyz/api/v1`, or a self-hosted service).
+    pub api: String,
+    /// This node's slot.
+    pub position: u64,
+    /// The slot's auth token (a secret: never logged).
+    pub token: String,
+    /// How often to commit the latest certified block and look for its attestation, ms.
+    #[serde(default = "default_attest_interval_ms")]
+    pub interval_ms: u64,
+    /// Bitcoin Core's JSON-RPC, for the attestation transactions, merkle proofs and headers.
+    pub bitcoin_rpc: String,
+    /// RPC user.
+    #[serde(default)]
+    pub bitcoin_rpc_user: String,
+    /// RPC password (a secret: never logged).
+    #[serde(default)]
+    pub bitcoin_rpc_password: String,
+    /// Headers after the attestation's block to keep with the proof.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: usize,
+    /// A JSON staychain spec (network, initial txid, keys). Without it the node asks the
+    /// service's `/staychain` once and pins the answer in its store.
+    #[serde(default)]
+    pub staychain: Option<PathBuf>,
+}
+
+fn default_attest_interval_ms() -> u64 {
+    60_000
+}
+
+fn default_confirmations() -> usize {
+    6
 }
 
 /// Consensus networking and timing.

@@ -2,4 +2,5 @@
 
 pub mod actors;
 pub mod api;
+pub mod attestor;
 pub mod config;

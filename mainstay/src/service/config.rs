@@ -22,6 +22,13 @@ pub struct ServiceConfig {
     pub slots: Vec<SlotSettings>,
 }
 
+impl ServiceConfig {
+    /// Parses the TOML text of a config file.
+    pub fn from_toml(text: &str) -> Result<Self, super::ServiceError> {
+        toml::from_str(text).map_err(|e| super::ServiceError::Config(e.to_string()))
+    }
+}
+
 /// Bitcoin Core's JSON-RPC, or the regtest double run in-process.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -227,7 +227,7 @@ impl ServiceState {
 pub fn run_from_config_file(path: &Path) -> Result<(), ServiceError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ServiceError::Config(format!("{}: {e}", path.display())))?;
-    let config: ServiceConfig = toml::from_str(&text)
+    let config = ServiceConfig::from_toml(&text)
         .map_err(|e| ServiceError::Config(format!("{}: {e}", path.display())))?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -236,6 +236,11 @@ pub fn run_from_config_file(path: &Path) -> Result<(), ServiceError> {
         )
         .with_ansi(false)
         .try_init();
+    run(config)
+}
+
+/// Runs the service on an actix system of its own, until interrupted.
+pub fn run(config: ServiceConfig) -> Result<(), ServiceError> {
     actix_web::rt::System::new().block_on(serve(config))
 }
 
