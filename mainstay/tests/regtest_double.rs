@@ -441,6 +441,14 @@ async fn a_restarted_double_replays_its_data_dir() {
             .unwrap()
             .as_nanos()
     ));
+    /// Removes the directory even when the test fails.
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
     let (double, rpc) = start(Some(dir.clone()));
     let txid = rpc
         .send_to_address(&key(0x71).address, Amount::from_int_btc(3))
@@ -489,7 +497,6 @@ async fn a_restarted_double_replays_its_data_dir() {
         1
     );
     double.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Sends `body` as one HTTP POST with the right credentials; returns the status and the body.

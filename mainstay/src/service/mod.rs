@@ -216,6 +216,14 @@ impl ServiceState {
             .bitcoin
             .send_to_address(&address, Amount::from_sat(10_000_000))
             .await?;
+        // The chain spends output 0; Bitcoin Core's wallet may put its change there instead.
+        let funding = self.bitcoin.get_raw_transaction(&txid).await?;
+        if funding.output.first().map(|o| &o.script_pubkey) != Some(&script) {
+            return Err(ServiceError::Staychain(format!(
+                "funding transaction {txid} pays the staychain key at another output than 0; \
+                 fund a transaction whose output 0 pays {address} and set staychain.initial_txid"
+            )));
+        }
         self.bitcoin.generate_to_address(1, &address).await?;
         self.store.set_initial_txid(&txid.to_string())?;
         tracing::info!(%txid, "staychain funded");
