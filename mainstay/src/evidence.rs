@@ -177,16 +177,22 @@ fn bad(what: &str, reason: impl std::fmt::Display) -> AttestationError {
     }
 }
 
+/// A network by the names configs use: `bitcoin` (or `mainnet`), `testnet`, `signet`, `regtest`.
+pub fn parse_network(name: &str) -> Option<Network> {
+    match name {
+        "bitcoin" | "mainnet" => Some(Network::Bitcoin),
+        "testnet" => Some(Network::Testnet),
+        "signet" => Some(Network::Signet),
+        "regtest" => Some(Network::Regtest),
+        _ => None,
+    }
+}
+
 impl StaychainSpec {
     /// Parses the keys, network and txid.
     pub fn to_config(&self) -> Result<StaychainConfig, AttestationError> {
-        let network = match self.network.as_str() {
-            "bitcoin" | "mainnet" => Network::Bitcoin,
-            "testnet" => Network::Testnet,
-            "signet" => Network::Signet,
-            "regtest" => Network::Regtest,
-            other => return Err(bad("network", format!("unknown network {other:?}"))),
-        };
+        let network = parse_network(&self.network)
+            .ok_or_else(|| bad("network", format!("unknown network {:?}", self.network)))?;
         let initial_txid = self
             .initial_txid
             .parse::<Txid>()

@@ -180,6 +180,17 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Distinguishes the token labels of federations made by one test process.
+static FEDERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Federation tests take turns: two federations at once would share two cores, and the tests
+/// that wait for a halt or a catch-up would measure the machine, not the nodes.
+fn one_federation_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct Federation {
     nodes: Vec<NodeProcess>,
     genesis: Genesis,
@@ -203,7 +214,11 @@ impl Federation {
         let mut tokens = Vec::new();
         let mut keys: Vec<PublicKey> = Vec::new();
         for i in 1..=NODES {
-            let label = format!("fed-{}-{i}", std::process::id());
+            let label = format!(
+                "fed-{}-{}-{i}",
+                std::process::id(),
+                FEDERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
             let token = dev_test_token(&label).unwrap();
             let key = runtime
                 .block_on(Pkcs11Signer::generate(token.clone(), "validator"))
@@ -396,6 +411,7 @@ fn transfer(fed: &mut Federation, from: &str, to: AccountId, amount: u128) -> Si
 
 #[test]
 fn four_validators_agree_survive_one_failure_halt_at_two_and_catch_up() {
+    let _turn = one_federation_at_a_time();
     let mut fed = Federation::new();
     for node in &mut fed.nodes {
         node.start();
@@ -614,6 +630,7 @@ conf_target = 2
 
 #[test]
 fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
+    let _turn = one_federation_at_a_time();
     let (service_port, rpc_port) = (free_port(), free_port());
     let mut fed = Federation::with_extra_config(|i| {
         format!(

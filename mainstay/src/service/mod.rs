@@ -87,13 +87,8 @@ impl std::fmt::Debug for ServiceState {
 }
 
 fn parse_network(name: &str) -> Result<Network, ServiceError> {
-    match name {
-        "bitcoin" | "mainnet" => Ok(Network::Bitcoin),
-        "testnet" => Ok(Network::Testnet),
-        "signet" => Ok(Network::Signet),
-        "regtest" => Ok(Network::Regtest),
-        other => Err(ServiceError::Config(format!("unknown network {other:?}"))),
-    }
+    crate::evidence::parse_network(name)
+        .ok_or_else(|| ServiceError::Config(format!("unknown network {name:?}")))
 }
 
 impl ServiceState {
