@@ -147,34 +147,9 @@ impl ContractScheme {
                     &CompressedPublicKey(tweaked.public_key).wpubkey_hash(),
                 ))
             }
-            ContractScheme::P2shMultisig { .. } => Ok(ScriptBuf::new_p2sh(
-                &self.redeem_script(root_internal)?.script_hash(),
+            ContractScheme::P2shMultisig { required, keys } => Ok(ScriptBuf::new_p2sh(
+                &multisig_script(*required, keys, root_internal)?.script_hash(),
             )),
-        }
-    }
-
-    /// The multisig redeem script for a root (for P2WPKH: the P2WPKH script itself).
-    pub fn redeem_script(&self, root_internal: &[u8; 32]) -> Result<ScriptBuf, ContractError> {
-        match self {
-            ContractScheme::P2wpkh(_) => self.script_pubkey(root_internal),
-            ContractScheme::P2shMultisig { required, keys } => {
-                if *required == 0 || usize::from(*required) > keys.len() || keys.len() > 15 {
-                    return Err(ContractError::BadMultisig {
-                        required: *required,
-                        keys: keys.len(),
-                    });
-                }
-                let mut builder = bitcoin::script::Builder::new().push_int(i64::from(*required));
-                for key in keys {
-                    let tweaked = key.tweak(root_internal)?;
-                    builder = builder.push_slice(tweaked.public_key.serialize());
-                }
-                let count = i64::try_from(keys.len()).unwrap_or(15);
-                Ok(builder
-                    .push_int(count)
-                    .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
-                    .into_script())
-            }
         }
     }
 
@@ -199,4 +174,28 @@ impl ContractScheme {
             })
         }
     }
+}
+
+/// The m-of-n redeem script of the keys tweaked by a root, keys in configured order.
+fn multisig_script(
+    required: u8,
+    keys: &[ContractKey],
+    root_internal: &[u8; 32],
+) -> Result<ScriptBuf, ContractError> {
+    if required == 0 || usize::from(required) > keys.len() || keys.len() > 15 {
+        return Err(ContractError::BadMultisig {
+            required,
+            keys: keys.len(),
+        });
+    }
+    let mut builder = bitcoin::script::Builder::new().push_int(i64::from(required));
+    for key in keys {
+        let tweaked = key.tweak(root_internal)?;
+        builder = builder.push_slice(tweaked.public_key.serialize());
+    }
+    let count = i64::try_from(keys.len()).unwrap_or(15);
+    Ok(builder
+        .push_int(count)
+        .push_opcode(bitcoin::opcodes::all::OP_CHECKMULTISIG)
+        .into_script())
 }

@@ -47,11 +47,13 @@ fn now() -> u64 {
 
 /// One step: confirm the pending attestation, or make the next one.
 pub async fn step(state: &ServiceState) -> Result<(), ServiceError> {
-    let last = state.attestations()?.last().cloned();
-    if let Some(last) = &last
+    let attestations = state.attestations()?;
+    let last = attestations.last();
+    if let Some(last) = last
         && !last.confirmed
     {
-        return confirm_or_rebroadcast(state, last).await;
+        let index = attestations.len().saturating_sub(1);
+        return confirm_or_rebroadcast(state, index, last).await;
     }
     let commitments = state.store.commitments()?;
     let Some(highest) = commitments.keys().next_back().copied() else {
@@ -72,22 +74,18 @@ pub async fn step(state: &ServiceState) -> Result<(), ServiceError> {
     }
     let tree = CommitmentTree::build(&leaves)?;
     let root = tree.root();
-    if last
-        .as_ref()
-        .is_some_and(|l| l.merkle_root == display(&root))
-    {
+    if last.is_some_and(|l| l.merkle_root == display(&root)) {
         return Ok(());
     }
-    let (previous_txid, previous_root) = match &last {
+    let (previous_txid, previous_root) = match last {
         Some(l) => (
             l.txid.clone(),
             internal_bytes("merkle_root", &l.merkle_root)?,
         ),
         None => (state.initial_txid()?, [0u8; 32]),
     };
-    let transaction = build_and_sign(state, &previous_txid, &previous_root, &root).await?;
+    let (transaction, fee) = build_and_sign(state, &previous_txid, &previous_root, &root).await?;
     let txid = transaction.compute_txid();
-    let fee = fee_of(state, &transaction).await.unwrap_or(0);
     let record = StoredAttestation::new(
         txid.to_string(),
         display(&root),
@@ -96,23 +94,11 @@ pub async fn step(state: &ServiceState) -> Result<(), ServiceError> {
         now(),
         fee,
     );
-    let index = u64::try_from(state.attestations()?.len()).unwrap_or(u64::MAX);
+    let index = u64::try_from(attestations.len()).unwrap_or(u64::MAX);
     state.store.put_attestation(index, &record)?;
     state.reload()?;
     tracing::info!(%txid, root = %record.merkle_root, fee_sat = fee, "attestation made; broadcasting");
     broadcast(state, &transaction).await
-}
-
-async fn fee_of(state: &ServiceState, transaction: &Transaction) -> Option<u64> {
-    let input = transaction.input.first()?;
-    let previous = state
-        .bitcoin
-        .get_raw_transaction(&input.previous_output.txid)
-        .await
-        .ok()?;
-    let spent = previous.output.first()?.value;
-    let paid = transaction.output.first()?.value;
-    spent.checked_sub(paid).map(Amount::to_sat)
 }
 
 async fn broadcast(state: &ServiceState, transaction: &Transaction) -> Result<(), ServiceError> {
@@ -126,6 +112,7 @@ async fn broadcast(state: &ServiceState, transaction: &Transaction) -> Result<()
 
 async fn confirm_or_rebroadcast(
     state: &ServiceState,
+    index: usize,
     last: &StoredAttestation,
 ) -> Result<(), ServiceError> {
     let txid: Txid = last
@@ -138,7 +125,6 @@ async fn confirm_or_rebroadcast(
                 let mut confirmed = last.clone();
                 confirmed.confirmed = true;
                 confirmed.blockhash = Some(block.to_string());
-                let index = state.attestations()?.len().saturating_sub(1);
                 state
                     .store
                     .put_attestation(u64::try_from(index).unwrap_or(u64::MAX), &confirmed)?;
@@ -163,7 +149,7 @@ async fn build_and_sign(
     previous_txid: &str,
     previous_root: &[u8; 32],
     root: &[u8; 32],
-) -> Result<Transaction, ServiceError> {
+) -> Result<(Transaction, u64), ServiceError> {
     let previous_txid: Txid = previous_txid
         .parse()
         .map_err(|e| ServiceError::Config(format!("previous txid: {e}")))?;
@@ -216,7 +202,7 @@ async fn build_and_sign(
     if let Some(input) = transaction.input.first_mut() {
         input.witness = Witness::from_slice(&[der.as_slice(), public.as_slice()]);
     }
-    Ok(transaction)
+    Ok((transaction, fee.to_sat()))
 }
 
 fn signing_key(state: &ServiceState, root: &[u8; 32]) -> Result<SoftSigner, ServiceError> {
