@@ -183,8 +183,10 @@ fn hex_decode(text: &str) -> Vec<u8> {
 /// Distinguishes the token labels of federations made by one test process.
 static FEDERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Federation tests take turns: two federations at once would share two cores, and the tests
-/// that wait for a halt or a catch-up would measure the machine, not the nodes.
+/// Tests here take turns: two federations at once would share two cores, so the tests that
+/// wait for a halt or a catch-up would measure the machine, not the nodes; and SoftHSM's file
+/// store aborts a process that enumerates tokens while another process creates one (seen as a
+/// node dying at start with `SlotManager::insertToken: Assertion failed`).
 fn one_federation_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock()
@@ -549,6 +551,7 @@ fn four_validators_agree_survive_one_failure_halt_at_two_and_catch_up() {
 
 #[test]
 fn the_binary_refuses_a_consensus_address_without_transport() {
+    let _turn = one_federation_at_a_time();
     // A node whose consensus listen address has no /tcp/ or /quic-v1/ part would make the engine
     // panic deep inside; the node must refuse it up front, naming the address.
     let dir = tempfile::tempdir().unwrap();
