@@ -14,6 +14,7 @@
 
 pub mod amount;
 pub mod certificate;
+pub mod cid;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;
