@@ -247,6 +247,13 @@ fixed_id!(
     20,
     "account id"
 );
+impl AccountId {
+    /// The redemption account: holders send allocated tokens here to redeem them, and the signed
+    /// mapping update that removes their backing burns them. No key can found it (it is not the
+    /// prefix of any known hash), so nobody can move tokens out of it by signing.
+    pub const REDEMPTION: AccountId = AccountId([0u8; 20]);
+}
+
 fixed_id!(
     /// A validator's consensus address: the first 20 bytes of the tagged hash of its public key.
     ValidatorAddress,

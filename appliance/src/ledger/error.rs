@@ -228,23 +228,55 @@ pub enum LedgerError {
     /// More supply for an asset that may not be reissued.
     #[error("asset {0} is not reissuable")]
     NotReissuable(AssetId),
-    /// The mapping burns more than the issuer holds for redemption.
-    #[error(
-        "the mapping burns {burn} of asset {asset}; its issuer holds only {held} for redemption"
-    )]
+    /// The mapping burns more than the redemption account holds.
+    #[error("the mapping burns {burn} of asset {asset}; the redemption account holds only {held}")]
     BurnExceedsHeld {
         /// The asset.
         asset: AssetId,
         /// Amount to burn.
         burn: u128,
-        /// Available at the issuer.
+        /// Available in the redemption account.
         held: u128,
+    },
+    /// A burn that is not the sum of the oldest pending redemptions of the asset.
+    #[error(
+        "the mapping burns {burn} of asset {asset}, which is not the sum of the oldest pending redemptions {pending:?}"
+    )]
+    BurnNotRedeemed {
+        /// The asset.
+        asset: AssetId,
+        /// Amount the mapping burns.
+        burn: u128,
+        /// Pending redemption amounts, oldest first.
+        pending: Vec<u128>,
+    },
+    /// A first mapping of an asset whose total is not its issuance request's mass.
+    #[error(
+        "the mapping gives asset {asset} {mapped}; its issuance request's items hold {expected}"
+    )]
+    MappedTotalMismatch {
+        /// The asset.
+        asset: AssetId,
+        /// Mapped total.
+        mapped: u128,
+        /// Mass of the requested items.
+        expected: u128,
+    },
+    /// A first mapping of an asset that allocates it other than its request's items, in full.
+    #[error(
+        "the mapping gives asset {asset} item {serial}, which is not one of its requested items in full"
+    )]
+    ItemNotRequested {
+        /// The asset.
+        asset: AssetId,
+        /// The item.
+        serial: String,
     },
 }
 
 /// The name of a receipt code, for people reading receipts.
 pub fn code_name(code: u32) -> &'static str {
-    const NAMES: [&str; 44] = [
+    const NAMES: [&str; 47] = [
         "applied",
         "unknown_signer",
         "wrong_key",
@@ -289,6 +321,9 @@ pub fn code_name(code: u32) -> &'static str {
         "mapping_refused",
         "not_reissuable",
         "burn_exceeds_held",
+        "burn_not_redeemed",
+        "mapped_total_mismatch",
+        "item_not_requested",
     ];
     usize::try_from(code)
         .ok()
@@ -344,6 +379,9 @@ impl LedgerError {
             LedgerError::Mapping(_) => 41,
             LedgerError::NotReissuable(_) => 42,
             LedgerError::BurnExceedsHeld { .. } => 43,
+            LedgerError::BurnNotRedeemed { .. } => 44,
+            LedgerError::MappedTotalMismatch { .. } => 45,
+            LedgerError::ItemNotRequested { .. } => 46,
         }
     }
 }

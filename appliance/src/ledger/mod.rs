@@ -3,6 +3,7 @@
 
 mod error;
 mod ops;
+pub mod remap;
 mod rules;
 mod state;
 pub mod state_tree;

@@ -197,7 +197,9 @@ impl LedgerState {
                 *reissuable,
                 ctx,
             ),
-            Operation::UpdateMapping { mapping } => self.update_mapping(&signer, mapping, ctx),
+            Operation::UpdateMapping { mapping } => {
+                self.update_mapping(&signer, mapping, &tx.txid(), ctx)
+            }
             Operation::PlaceOffer { .. } | Operation::CancelOffer { .. } => Err(
                 LedgerError::Unsupported("the internal exchange is not built yet"),
             ),
@@ -709,12 +711,7 @@ impl LedgerState {
     ) -> Result<(), LedgerError> {
         positive(amount)?;
         signer.check_may_transact()?;
-        let asset = self.asset_or(asset_id)?;
-        if asset.backing != BackingKind::DepositBacked {
-            return Err(LedgerError::Unsupported(
-                "redemption of allocated assets arrives with the mapping lifecycle",
-            ));
-        }
+        let allocated = self.asset_or(asset_id)?.backing == BackingKind::AllocatedPhysical;
         let subject = Subject {
             operation: OperationKind::Redemption,
             asset: asset_id,
@@ -735,7 +732,14 @@ impl LedgerState {
                     available: balance.available,
                     needed: total,
                 })?;
-        balance.locked = add(balance.locked, total)?;
+        if allocated {
+            // Allocated tokens wait in the redemption account until the signed mapping update
+            // that removes their backing burns them.
+            let pot = plan.balance(self, AccountId::REDEMPTION, *asset_id);
+            pot.available = add(pot.available, total)?;
+        } else {
+            balance.locked = add(balance.locked, total)?;
+        }
         plan.commit(self);
         let id = self.next_request_id;
         self.next_request_id = id.saturating_add(1);
@@ -795,7 +799,34 @@ impl LedgerState {
         let asset = self.asset_or(asset)?.clone();
         let total = add(*amount, *fee)?;
         let mut plan = Plan::default();
+        if asset.backing == BackingKind::AllocatedPhysical {
+            self.require(signer, &[Role::IssuanceAdmin])?;
+        }
         let status = match decision {
+            Decision::Approve {} if asset.backing == BackingKind::AllocatedPhysical => {
+                return Err(LedgerError::InvalidArgument(
+                    "an allocated redemption is approved by the signed mapping update that burns it"
+                        .into(),
+                ));
+            }
+            Decision::Reject { reason } if asset.backing == BackingKind::AllocatedPhysical => {
+                let pot = plan.balance(self, AccountId::REDEMPTION, asset.id);
+                pot.available = pot
+                    .available
+                    .checked_sub(total)
+                    .ok_or(LedgerError::Overflow)?;
+                let balance = plan.balance(self, holder.id, asset.id);
+                balance.available = add(balance.available, total)?;
+                for (rule, period, charged) in limit_charges {
+                    let key = (*rule, holder.id, *period);
+                    let used = self.limit_usage(*rule, &holder.id, *period);
+                    plan.usage.insert(key, used.saturating_sub(*charged));
+                }
+                RequestStatus::Rejected {
+                    height: ctx.height,
+                    reason: reason.clone(),
+                }
+            }
             Decision::Approve {} => {
                 if let Some(collector) = collector.filter(|_| *fee > 0) {
                     let collector = self.account_or(&collector)?.clone();
@@ -966,6 +997,7 @@ impl LedgerState {
                 txid,
                 actor: tx.transaction.signer,
                 action: operation_name(&tx.transaction.operation).into(),
+                detail: String::new(),
             });
         }
         let error = result.err();

@@ -253,6 +253,9 @@ pub struct AuditEntry {
     pub actor: AccountId,
     /// The operation's name.
     pub action: String,
+    /// What happened, where the name alone does not say (e.g. which bar left the vault).
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// The whole ledger state.
@@ -462,6 +465,20 @@ impl LedgerState {
                 });
             }
         }
+        for asset in self
+            .assets
+            .values()
+            .filter(|a| a.backing == BackingKind::AllocatedPhysical)
+        {
+            let mapped = self.mapping.totals.get(&asset.id).copied().unwrap_or(0);
+            if mapped != asset.issued {
+                return Err(InvariantViolation::Unbacked {
+                    asset: asset.id,
+                    mapped,
+                    issued: asset.issued,
+                });
+            }
+        }
         let mut net: BTreeMap<AssetId, i128> = BTreeMap::new();
         let mut issued_by_holders: BTreeMap<AssetId, u128> = BTreeMap::new();
         for ((holder, asset), position) in &self.positions {
@@ -512,6 +529,16 @@ pub enum InvariantViolation {
         asset: AssetId,
         /// Sum of balances.
         balances: u128,
+        /// Recorded supply.
+        issued: u128,
+    },
+    /// An allocated asset's supply is not what the mapping backs.
+    #[error("asset {asset} has supply {issued}, the mapping backs {mapped}")]
+    Unbacked {
+        /// The asset.
+        asset: AssetId,
+        /// Mapped amount.
+        mapped: u128,
         /// Recorded supply.
         issued: u128,
     },

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lightclient::hash::{Hash32, tagged_hash};
 use lightclient::keys::{AccountId, AssetId};
-use lightclient::mapping::published_hash;
+use lightclient::mapping::{Mapping, published_hash};
 use lightclient::tx::{BackingKind, Decision, Role, Transaction};
 
 use super::error::LedgerError;
 use super::ops::{BlockContext, add, positive};
 use super::state::{
-    Account, Asset, Item, LedgerState, MappingRecord, Request, RequestKind, RequestStatus,
+    Account, Asset, AuditEntry, Item, LedgerState, MappingRecord, Request, RequestKind,
+    RequestStatus,
 };
 use super::state_tree::StateKey;
 
@@ -245,10 +246,17 @@ impl LedgerState {
 
     /// Installs an n-of-m signed mapping with a higher sequence, and mints or burns so that every
     /// allocated asset's supply equals its mapped amount, in the same step.
+    ///
+    /// A first mint must map exactly the items of the asset's issuance request, each in full. A
+    /// burn must equal the oldest pending redemptions of the asset (whole requests, in order); it
+    /// comes out of the redemption account, pays their fees, and completes them. Items that leave
+    /// the mapping in an update that burns are released to the redeemers: retired, with an audit
+    /// entry each.
     pub(super) fn update_mapping(
         &mut self,
-        _signer: &Account,
+        signer: &Account,
         bytes: &[u8],
+        txid: &Hash32,
         ctx: BlockContext,
     ) -> Result<(), LedgerError> {
         let (mapping, _signers) = self
@@ -275,63 +283,36 @@ impl LedgerState {
                 });
             }
         }
-        // Supply changes: mint to the issuer, or burn what the issuer holds for redemption.
-        let mut changes = Vec::new();
-        let allocated: Vec<&Asset> = self
+        let mut plan = SupplyPlan::default();
+        let allocated: Vec<Asset> = self
             .assets
             .values()
             .filter(|a| a.backing == BackingKind::AllocatedPhysical)
+            .cloned()
             .collect();
-        for asset in allocated {
+        for asset in &allocated {
             let target = totals.get(&asset.id).copied().unwrap_or(0);
-            if target == asset.issued {
-                continue;
-            }
-            let (issuer, reissuable) = self
-                .allocated_issuers
-                .get(&asset.id)
-                .copied()
-                .ok_or(LedgerError::UnknownAsset(asset.id))?;
-            let balance = self.balance(&issuer, &asset.id);
             if target > asset.issued {
-                let minted_before = self.mapping.totals.contains_key(&asset.id) || asset.issued > 0;
-                if minted_before && !reissuable {
-                    return Err(LedgerError::NotReissuable(asset.id));
-                }
-                if target > asset.maximum {
-                    return Err(LedgerError::AboveMaximum {
-                        asset: asset.id,
-                        supply: target,
-                        maximum: asset.maximum,
-                    });
-                }
-                let mint = target.saturating_sub(asset.issued);
-                changes.push((asset.id, issuer, target, add(balance.available, mint)?));
-            } else {
-                let burn = asset.issued.saturating_sub(target);
-                let left =
-                    balance
-                        .available
-                        .checked_sub(burn)
-                        .ok_or(LedgerError::BurnExceedsHeld {
-                            asset: asset.id,
-                            burn,
-                            held: balance.available,
-                        })?;
-                changes.push((asset.id, issuer, target, left));
+                self.plan_mint(&mut plan, asset, target, &mapping)?;
+            } else if target < asset.issued {
+                self.plan_burn(&mut plan, asset, target)?;
             }
         }
-        for (asset, issuer, supply, available) in changes {
-            let mut balance = self.balance(&issuer, &asset);
-            balance.available = available;
-            self.touch(StateKey::Balance(issuer, asset));
-            self.touch(StateKey::Asset(asset));
-            self.balances.insert((issuer, asset), balance);
-            if let Some(asset) = self.assets.get_mut(&asset) {
-                asset.issued = supply;
-            }
-        }
+        let burned = !plan.completed.is_empty();
+        let released: Vec<String> = if burned {
+            self.mapping
+                .items
+                .iter()
+                .filter(|serial| !per_item.contains_key(serial.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mapped_assets: BTreeSet<AssetId> = totals.keys().copied().collect();
+        let items = per_item.keys().map(|s| (*s).to_string()).collect();
+        // Nothing below can fail.
+        self.apply_supply_plan(plan, ctx);
         for request in self.requests.values_mut() {
             if let RequestKind::Issuance { asset, .. } = &request.kind
                 && request.status == RequestStatus::Pending
@@ -340,14 +321,219 @@ impl LedgerState {
                 request.status = RequestStatus::Approved { height: ctx.height };
             }
         }
+        let redeemers = self.redeemers_at(ctx.height);
+        for serial in released {
+            self.touch(StateKey::Item(serial.clone()));
+            if let Some(item) = self.items.get_mut(&serial) {
+                item.retired = true;
+                let detail = format!(
+                    "released {} (mass {}, {}, at {}) to {}",
+                    item.serial, item.mass, item.refiner, item.location, redeemers
+                );
+                self.audit.push(AuditEntry {
+                    height: ctx.height,
+                    txid: *txid,
+                    actor: signer.id,
+                    action: "release_item".into(),
+                    detail,
+                });
+            }
+        }
         self.touch(StateKey::Mapping);
         self.mapping = MappingRecord {
             sequence: mapping.sequence,
             hash: published_hash(bytes),
             bytes: bytes.to_vec(),
             totals,
-            items: per_item.keys().map(|s| (*s).to_string()).collect(),
+            items,
         };
         Ok(())
     }
+
+    /// New supply for `asset`, minted to its issuer.
+    fn plan_mint(
+        &self,
+        plan: &mut SupplyPlan,
+        asset: &Asset,
+        target: u128,
+        mapping: &Mapping,
+    ) -> Result<(), LedgerError> {
+        let (issuer, reissuable) = self
+            .allocated_issuers
+            .get(&asset.id)
+            .copied()
+            .ok_or(LedgerError::UnknownAsset(asset.id))?;
+        let minted_before = self.mapping.totals.contains_key(&asset.id) || asset.issued > 0;
+        if minted_before && !reissuable {
+            return Err(LedgerError::NotReissuable(asset.id));
+        }
+        if target > asset.maximum {
+            return Err(LedgerError::AboveMaximum {
+                asset: asset.id,
+                supply: target,
+                maximum: asset.maximum,
+            });
+        }
+        if !minted_before {
+            self.check_first_mint(asset.id, target, mapping)?;
+        }
+        let balance = self.balance(&issuer, &asset.id);
+        let mint = target.saturating_sub(asset.issued);
+        plan.balances
+            .insert((issuer, asset.id), add(balance.available, mint)?);
+        plan.supply.insert(asset.id, target);
+        Ok(())
+    }
+
+    /// The first mapping of an issued asset allocates exactly its request's items, in full.
+    fn check_first_mint(
+        &self,
+        asset: AssetId,
+        target: u128,
+        mapping: &Mapping,
+    ) -> Result<(), LedgerError> {
+        let serials = self
+            .requests
+            .values()
+            .find_map(|r| match &r.kind {
+                RequestKind::Issuance {
+                    asset: a, serials, ..
+                } if *a == asset && r.status == RequestStatus::Pending => Some(serials),
+                _ => None,
+            })
+            .ok_or(LedgerError::UnknownAsset(asset))?;
+        let mut expected: u128 = 0;
+        for serial in serials {
+            expected = add(expected, self.live_item(serial)?.mass)?;
+        }
+        if target != expected {
+            return Err(LedgerError::MappedTotalMismatch {
+                asset,
+                mapped: target,
+                expected,
+            });
+        }
+        for (entry, units) in mapping.amounts() {
+            if entry.assetid == asset
+                && (!serials.contains(&entry.vref) || units != self.live_item(&entry.vref)?.mass)
+            {
+                return Err(LedgerError::ItemNotRequested {
+                    asset,
+                    serial: entry.vref.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Less supply for `asset`: the oldest pending redemptions, burned from the redemption
+    /// account.
+    fn plan_burn(
+        &self,
+        plan: &mut SupplyPlan,
+        asset: &Asset,
+        target: u128,
+    ) -> Result<(), LedgerError> {
+        let burn = asset.issued.saturating_sub(target);
+        let pending: Vec<(u64, u128, u128, Option<AccountId>)> = self
+            .requests
+            .values()
+            .filter(|r| r.status == RequestStatus::Pending)
+            .filter_map(|r| match &r.kind {
+                RequestKind::Redemption {
+                    asset: a,
+                    amount,
+                    fee,
+                    collector,
+                    ..
+                } if *a == asset.id => Some((r.id, *amount, *fee, *collector)),
+                _ => None,
+            })
+            .collect();
+        let mut covered: u128 = 0;
+        let mut fees: u128 = 0;
+        let mut completed = Vec::new();
+        for (id, amount, fee, collector) in &pending {
+            if covered >= burn {
+                break;
+            }
+            covered = add(covered, *amount)?;
+            fees = add(fees, *fee)?;
+            completed.push(*id);
+            if let Some(collector) = collector.filter(|_| *fee > 0) {
+                let paid = plan
+                    .balances
+                    .get(&(collector, asset.id))
+                    .copied()
+                    .unwrap_or(self.balance(&collector, &asset.id).available);
+                plan.balances
+                    .insert((collector, asset.id), add(paid, *fee)?);
+            }
+        }
+        if covered != burn {
+            return Err(LedgerError::BurnNotRedeemed {
+                asset: asset.id,
+                burn,
+                pending: pending.iter().map(|(_, amount, ..)| *amount).collect(),
+            });
+        }
+        let held = self.balance(&AccountId::REDEMPTION, &asset.id).available;
+        let left = held
+            .checked_sub(add(burn, fees)?)
+            .ok_or(LedgerError::BurnExceedsHeld {
+                asset: asset.id,
+                burn,
+                held,
+            })?;
+        plan.balances
+            .insert((AccountId::REDEMPTION, asset.id), left);
+        plan.supply.insert(asset.id, target);
+        plan.completed.extend(completed);
+        Ok(())
+    }
+
+    fn apply_supply_plan(&mut self, plan: SupplyPlan, ctx: BlockContext) {
+        for ((account, asset), available) in plan.balances {
+            let mut balance = self.balance(&account, &asset);
+            balance.available = available;
+            self.touch(StateKey::Balance(account, asset));
+            self.balances.insert((account, asset), balance);
+        }
+        for (id, supply) in plan.supply {
+            self.touch(StateKey::Asset(id));
+            if let Some(asset) = self.assets.get_mut(&id) {
+                asset.issued = supply;
+            }
+        }
+        for id in plan.completed {
+            if let Some(request) = self.requests.get_mut(&id) {
+                request.status = RequestStatus::Approved { height: ctx.height };
+            }
+        }
+    }
+
+    /// The holders whose redemptions completed at `height`, for the release record.
+    fn redeemers_at(&self, height: u64) -> String {
+        let holders: BTreeSet<String> = self
+            .requests
+            .values()
+            .filter(|r| r.status == RequestStatus::Approved { height })
+            .filter_map(|r| match &r.kind {
+                RequestKind::Redemption { holder, .. } => Some(holder.to_string()),
+                _ => None,
+            })
+            .collect();
+        holders.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The balance and supply writes of a mapping update, staged until every check has passed.
+#[derive(Default)]
+struct SupplyPlan {
+    /// New available amounts.
+    balances: BTreeMap<(AccountId, AssetId), u128>,
+    /// New supplies.
+    supply: BTreeMap<AssetId, u128>,
+    /// Redemption requests the update completes.
+    completed: Vec<u64>,
 }

@@ -856,5 +856,5 @@ fn every_error_code_has_its_name() {
         ),
         "fee_mismatch"
     );
-    assert_eq!(code_name(44), "unknown_code");
+    assert_eq!(code_name(47), "unknown_code");
 }

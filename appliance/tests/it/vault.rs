@@ -200,7 +200,11 @@ fn a_non_reissuable_asset_cannot_grow_and_a_reissuable_one_can() {
     w.run(
         BANK_A,
         Operation::UpdateMapping {
-            mapping: signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 1]),
+            mapping: signed_mapping(
+                1,
+                vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+                &[0, 1],
+            ),
         },
     )
     .unwrap();
@@ -210,7 +214,11 @@ fn a_non_reissuable_asset_cannot_grow_and_a_reissuable_one_can() {
             Operation::UpdateMapping {
                 mapping: signed_mapping(
                     2,
-                    vec![entry(asset, "400", "AB-1"), entry(asset, "100", "AB-3")],
+                    vec![
+                        entry(asset, "400", "AB-1"),
+                        entry(asset, "12.5", "AB-2"),
+                        entry(asset, "100", "AB-3"),
+                    ],
                     &[0, 1]
                 )
             }
@@ -223,7 +231,11 @@ fn a_non_reissuable_asset_cannot_grow_and_a_reissuable_one_can() {
     w.run(
         BANK_A,
         Operation::UpdateMapping {
-            mapping: signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 1]),
+            mapping: signed_mapping(
+                1,
+                vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+                &[0, 1],
+            ),
         },
     )
     .unwrap();
@@ -232,17 +244,124 @@ fn a_non_reissuable_asset_cannot_grow_and_a_reissuable_one_can() {
         Operation::UpdateMapping {
             mapping: signed_mapping(
                 2,
-                vec![entry(asset, "400", "AB-1"), entry(asset, "100", "AB-3")],
+                vec![
+                    entry(asset, "400", "AB-1"),
+                    entry(asset, "12.5", "AB-2"),
+                    entry(asset, "100", "AB-3"),
+                ],
                 &[0, 1],
             ),
         },
     )
     .unwrap();
-    assert_eq!(w.state.asset(&asset).unwrap().issued, 500_000);
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 512_500);
 }
 
 #[test]
-fn a_smaller_mapping_burns_what_the_issuer_holds_for_redemption() {
+fn redeemed_tokens_wait_in_the_redemption_account_until_the_mapping_burns_them() {
+    use lightclient::keys::AccountId;
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    let both = vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")];
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: signed_mapping(1, both, &[0, 1]),
+        },
+    )
+    .unwrap();
+    let holder = w.holder(20, BANK_A);
+    w.run(
+        ISSUANCE,
+        Operation::Transfer {
+            to: holder,
+            asset,
+            amount: 412_500,
+            expected_fee: 0,
+        },
+    )
+    .unwrap();
+    let without_ab2 = || signed_mapping(2, vec![entry(asset, "400", "AB-1")], &[0, 1]);
+    // Nobody asked to redeem: the mapping cannot shrink.
+    assert_eq!(
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: without_ab2()
+            }
+        ),
+        Err(LedgerError::BurnNotRedeemed {
+            asset,
+            burn: 12_500,
+            pending: vec![]
+        })
+    );
+    let redeem = |amount| Operation::RequestRedemption {
+        asset,
+        amount,
+        expected_fee: 0,
+    };
+    w.run(20, redeem(12_500)).unwrap();
+    assert_eq!(w.state.balance(&holder, &asset).available, 400_000);
+    assert_eq!(
+        w.state.balance(&AccountId::REDEMPTION, &asset).available,
+        12_500
+    );
+    // Only an update that burns whole pending redemptions, oldest first, is accepted.
+    let partial = signed_mapping(
+        2,
+        vec![entry(asset, "400", "AB-1"), entry(asset, "2.5", "AB-2")],
+        &[0, 1],
+    );
+    assert_eq!(
+        w.run(BANK_A, Operation::UpdateMapping { mapping: partial }),
+        Err(LedgerError::BurnNotRedeemed {
+            asset,
+            burn: 10_000,
+            pending: vec![12_500]
+        })
+    );
+    // An allocated redemption is approved only by the mapping update.
+    assert!(matches!(
+        w.run(
+            ISSUANCE,
+            Operation::ReviewRequest {
+                request_id: 2,
+                decision: Decision::Approve {}
+            }
+        ),
+        Err(LedgerError::InvalidArgument(_))
+    ));
+    w.state.take_audit();
+    w.run(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: without_ab2(),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 400_000);
+    assert_eq!(w.state.balance(&AccountId::REDEMPTION, &asset).available, 0);
+    assert!(matches!(
+        w.state.request(2).unwrap().status,
+        RequestStatus::Approved { .. }
+    ));
+    // AB-2 left the vault: retired, and the release is in the audit trail with its redeemer.
+    assert!(w.state.item("AB-2").unwrap().retired);
+    let audit = w.state.take_audit();
+    let release = audit.iter().find(|e| e.action == "release_item").unwrap();
+    assert!(release.detail.contains("AB-2"), "{}", release.detail);
+    assert!(
+        release.detail.contains(&holder.to_string()),
+        "{}",
+        release.detail
+    );
+    assert_eq!(release.actor, id(BANK_A));
+}
+
+#[test]
+fn a_rejected_allocated_redemption_returns_the_tokens() {
+    use lightclient::keys::AccountId;
     let mut w = World::new();
     let asset = issuance(&mut w, false);
     w.run(
@@ -256,59 +375,64 @@ fn a_smaller_mapping_burns_what_the_issuer_holds_for_redemption() {
         },
     )
     .unwrap();
-    // The issuer passes all but 10 to a holder; the holder cannot be burned from.
-    let holder = w.holder(20, BANK_A);
     w.run(
         ISSUANCE,
-        Operation::Transfer {
-            to: holder,
+        Operation::RequestRedemption {
             asset,
-            amount: 412_490,
+            amount: 12_500,
             expected_fee: 0,
         },
     )
     .unwrap();
+    assert_eq!(w.state.balance(&id(ISSUANCE), &asset).available, 400_000);
+    w.run(
+        ISSUANCE,
+        Operation::ReviewRequest {
+            request_id: 2,
+            decision: Decision::Reject {
+                reason: "no delivery address".into(),
+            },
+        },
+    )
+    .unwrap();
+    assert_eq!(w.state.balance(&id(ISSUANCE), &asset).available, 412_500);
+    assert_eq!(w.state.balance(&AccountId::REDEMPTION, &asset).available, 0);
+}
+
+#[test]
+fn a_first_mapping_allocates_exactly_the_requested_items() {
+    let mut w = World::new();
+    let asset = issuance(&mut w, true);
     assert_eq!(
         w.run(
             BANK_A,
             Operation::UpdateMapping {
-                mapping: signed_mapping(2, vec![entry(asset, "400", "AB-1")], &[0, 1])
+                mapping: signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 1]),
             }
         ),
-        Err(LedgerError::BurnExceedsHeld {
+        Err(LedgerError::MappedTotalMismatch {
             asset,
-            burn: 12_500,
-            held: 10
+            mapped: 400_000,
+            expected: 412_500
         })
     );
-    // The holder returns 12.5 to the issuer for redemption; now the re-mapping burns it.
-    w.run(
-        20,
-        Operation::Transfer {
-            to: id(ISSUANCE),
+    assert_eq!(
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: signed_mapping(
+                    1,
+                    vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-3")],
+                    &[0, 1]
+                ),
+            }
+        ),
+        Err(LedgerError::ItemNotRequested {
             asset,
-            amount: 12_490,
-            expected_fee: 0,
-        },
-    )
-    .unwrap();
-    w.run(
-        BANK_A,
-        Operation::UpdateMapping {
-            mapping: signed_mapping(2, vec![entry(asset, "400", "AB-1")], &[0, 1]),
-        },
-    )
-    .unwrap();
-    assert_eq!(w.state.asset(&asset).unwrap().issued, 400_000);
-    assert_eq!(w.state.balance(&id(ISSUANCE), &asset).available, 0);
-    // AB-2 is free again and may leave the vault.
-    w.run(
-        VAULT,
-        Operation::RetireItem {
-            serial: "AB-2".into(),
-        },
-    )
-    .unwrap();
+            serial: "AB-3".into()
+        })
+    );
+    assert_eq!(w.state.asset(&asset).unwrap().issued, 0);
 }
 
 #[test]
