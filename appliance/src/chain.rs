@@ -296,7 +296,15 @@ impl Chain {
         self.poisoned = true;
         let height = block.header.height;
         let snapshot = height.is_multiple_of(self.snapshot_every).then_some(&state);
+        let mapping = (state.mapping().sequence != self.state.mapping().sequence).then(|| {
+            crate::store::MappingVersion::new(
+                state.mapping().sequence,
+                height,
+                state.mapping().bytes.clone(),
+            )
+        });
         let writes = BlockWrites {
+            mapping,
             audit,
             tree: tree
                 .as_ref()

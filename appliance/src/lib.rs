@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod consensus;
 pub mod dev;
+pub mod ipfs;
 pub mod ledger;
 pub mod mempool;
 pub mod node;

@@ -170,6 +170,7 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         .store(chain.height(), std::sync::atomic::Ordering::SeqCst);
 
     // SyncArbiter builds its actor from a factory; with one thread it is called once.
+    let store = chain.store().clone();
     let chain_slot = std::sync::Mutex::new(Some(chain));
     let chain_addr = SyncArbiter::start(1, move || {
         let chain = chain_slot.lock().ok().and_then(|mut slot| slot.take());
@@ -229,10 +230,17 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         .context("setting up the mainstay attestor")?;
         actix_web::rt::spawn(attestor.run());
     }
+    if let Some(settings) = &config.ipfs {
+        let publisher = appliance::node::publisher::Publisher::new(settings, store)
+            .context("setting up the IPFS publisher")?;
+        tracing::info!(api = %settings.api, "publishing mapping versions to IPFS");
+        actix_web::rt::spawn(publisher.run());
+    }
     let state = ApiState {
         chain: chain_addr,
         mempool: mempool_addr,
         metrics,
+        draft_signatures: Arc::default(),
     };
     let listen = config.api.listen;
     tracing::info!(%listen, "API listening");

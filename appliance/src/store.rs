@@ -118,6 +118,58 @@ pub struct BlockWrites<'a> {
     pub tree: Option<(&'a TreeUpdateBatch, Version, Hash32)>,
     /// A ledger snapshot to keep at this height.
     pub snapshot: Option<&'a LedgerState>,
+    /// The mapping this block put in force, if it changed it.
+    pub mapping: Option<MappingVersion>,
+}
+
+/// One version of the mapping object, as published.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MappingVersion {
+    /// Its sequence.
+    pub sequence: u64,
+    /// The height of the block that put it in force (0: genesis).
+    pub height: u64,
+    /// SHA-256 of the bytes: what headers commit to.
+    pub hash: Hash32,
+    /// The IPFS `CIDv0` of the bytes (computed here; the daemon's answer must match it).
+    pub cid: String,
+    /// The exact published bytes.
+    #[serde(with = "serde_bytes_as_hex")]
+    pub bytes: Vec<u8>,
+}
+
+impl MappingVersion {
+    /// The version for `bytes`.
+    pub fn new(sequence: u64, height: u64, bytes: Vec<u8>) -> Self {
+        MappingVersion {
+            sequence,
+            height,
+            hash: lightclient::mapping::published_hash(&bytes),
+            cid: lightclient::cid::cid_v0(&bytes),
+            bytes,
+        }
+    }
+}
+
+/// CBOR stores the bytes as a byte string either way; hex keeps the JSON form readable.
+mod serde_bytes_as_hex {
+    pub(super) fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a mapping version stands on IPFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    /// Not yet added and pinned.
+    Pending,
+    /// Added and pinned on the configured daemon at this time (ms since the Unix epoch).
+    Pinned(u64),
 }
 
 /// The node's store.
@@ -133,6 +185,9 @@ pub struct Store {
     values: Keyspace,
     txindex: Keyspace,
     attestations: Keyspace,
+    mappings: Keyspace,
+    mapping_index: Keyspace,
+    mapping_pins: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +213,9 @@ impl Store {
             values: keyspace("jmt_values")?,
             txindex: keyspace("txindex")?,
             attestations: keyspace("attestations")?,
+            mappings: keyspace("mappings")?,
+            mapping_index: keyspace("mapping_index")?,
+            mapping_pins: keyspace("mapping_pins")?,
             db,
         })
     }
@@ -186,6 +244,11 @@ impl Store {
         state: &LedgerState,
     ) -> Result<(), StoreError> {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        let mapping = state.mapping();
+        self.stage_mapping(
+            &mut batch,
+            &MappingVersion::new(mapping.sequence, 0, mapping.bytes.clone()),
+        )?;
         let mut record = vec![STORE_FORMAT];
         record.extend_from_slice(genesis_hash.as_bytes());
         batch.insert(&self.meta, GENESIS_KEY, record);
@@ -230,6 +293,106 @@ impl Store {
         if let Some(state) = writes.snapshot {
             batch.insert(&self.snapshots, height_key(height), snapshot_record(state)?);
         }
+        if let Some(mapping) = &writes.mapping {
+            self.stage_mapping(&mut batch, mapping)?;
+        }
+        batch.commit()?;
+        Ok(())
+    }
+
+    fn stage_mapping(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        version: &MappingVersion,
+    ) -> Result<(), StoreError> {
+        let mut record = vec![STORE_FORMAT];
+        ciborium::into_writer(version, &mut record).map_err(|e| StoreError::Corrupt {
+            what: "mapping version",
+            reason: e.to_string(),
+        })?;
+        let sequence = version.sequence.to_be_bytes();
+        batch.insert(&self.mappings, sequence, record);
+        let mut by_hash = b"h".to_vec();
+        by_hash.extend_from_slice(version.hash.as_bytes());
+        batch.insert(&self.mapping_index, by_hash, sequence);
+        let mut by_cid = b"c".to_vec();
+        by_cid.extend_from_slice(version.cid.as_bytes());
+        batch.insert(&self.mapping_index, by_cid, sequence);
+        Ok(())
+    }
+
+    /// The mapping version with this sequence.
+    pub fn mapping_version(&self, sequence: u64) -> Result<Option<MappingVersion>, StoreError> {
+        let Some(value) = self.mappings.get(sequence.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let body = format_body("mapping version", &value)?;
+        ciborium::from_reader(body)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                what: "mapping version",
+                reason: e.to_string(),
+            })
+    }
+
+    fn mapping_by_index(&self, key: &[u8]) -> Result<Option<MappingVersion>, StoreError> {
+        let Some(value) = self.mapping_index.get(key)? else {
+            return Ok(None);
+        };
+        let sequence: [u8; 8] = value.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            what: "mapping index",
+            reason: "not 8 bytes".into(),
+        })?;
+        self.mapping_version(u64::from_be_bytes(sequence))
+    }
+
+    /// The mapping version whose bytes hash to `hash`.
+    pub fn mapping_by_hash(&self, hash: &Hash32) -> Result<Option<MappingVersion>, StoreError> {
+        let mut key = b"h".to_vec();
+        key.extend_from_slice(hash.as_bytes());
+        self.mapping_by_index(&key)
+    }
+
+    /// The mapping version with this CID.
+    pub fn mapping_by_cid(&self, cid: &str) -> Result<Option<MappingVersion>, StoreError> {
+        let mut key = b"c".to_vec();
+        key.extend_from_slice(cid.as_bytes());
+        self.mapping_by_index(&key)
+    }
+
+    /// Every mapping version's sequence, oldest first.
+    pub fn mapping_sequences(&self) -> Result<Vec<u64>, StoreError> {
+        let mut sequences = Vec::new();
+        for guard in self.mappings.iter() {
+            let key = guard.key()?;
+            let bytes: [u8; 8] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                what: "mapping key",
+                reason: "not 8 bytes".into(),
+            })?;
+            sequences.push(u64::from_be_bytes(bytes));
+        }
+        Ok(sequences)
+    }
+
+    /// Where the mapping version `sequence` stands on IPFS.
+    pub fn publication(&self, sequence: u64) -> Result<Publication, StoreError> {
+        let Some(value) = self.mapping_pins.get(sequence.to_be_bytes())? else {
+            return Ok(Publication::Pending);
+        };
+        let body = format_body("mapping pin", &value)?;
+        let at: [u8; 8] = body.try_into().map_err(|_| StoreError::Corrupt {
+            what: "mapping pin",
+            reason: "not 8 bytes".into(),
+        })?;
+        Ok(Publication::Pinned(u64::from_be_bytes(at)))
+    }
+
+    /// Records that mapping version `sequence` is added and pinned on IPFS, fsynced.
+    pub fn put_publication(&self, sequence: u64, at_ms: u64) -> Result<(), StoreError> {
+        let mut record = vec![STORE_FORMAT];
+        record.extend_from_slice(&at_ms.to_be_bytes());
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.mapping_pins, sequence.to_be_bytes(), record);
         batch.commit()?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The ledger state machine: a pure function of (state, block). No I/O, no clock, no randomness;
 //! every node that applies the same blocks to the same genesis reaches the same state.
 
+pub mod draft;
 mod error;
 mod ops;
 pub mod remap;

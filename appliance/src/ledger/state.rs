@@ -403,6 +403,11 @@ impl LedgerState {
         self.items.get(serial)
     }
 
+    /// Who signs mappings, and how many must.
+    pub fn controllers(&self) -> &ControllerPolicy {
+        &self.controllers
+    }
+
     /// The mapping in force.
     pub fn mapping(&self) -> &MappingRecord {
         &self.mapping

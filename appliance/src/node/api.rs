@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use lightclient::encoding::{Decode, Encode};
 use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
+use lightclient::mapping::{ControllerPolicy, Mapping};
 use lightclient::merkle::InclusionProof;
 use lightclient::tx::SignedTransaction;
 use serde_json::{Value, json};
@@ -17,8 +18,10 @@ use serde_json::{Value, json};
 use super::actors::{ChainActor, Inspect, MempoolActor, Metrics, Read, Submit};
 use crate::chain::Chain;
 use crate::ledger::code_name;
+use crate::ledger::draft::Draft;
 use crate::ledger::state_tree::StateKey;
 use crate::mempool::{Mempool, MempoolError};
+use crate::store::{MappingVersion, Publication};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -29,6 +32,16 @@ pub struct ApiState {
     pub mempool: Addr<MempoolActor>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Controller signatures posted for the current draft mapping (kept in memory: after a
+    /// restart controllers post again).
+    pub draft_signatures: Arc<std::sync::Mutex<DraftSignatures>>,
+}
+
+/// Signatures collected for one draft, identified by its signing digest.
+#[derive(Debug, Default)]
+pub struct DraftSignatures {
+    digest: Option<Hash32>,
+    signatures: Vec<lightclient::mapping::MappingSignature>,
 }
 
 fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> HttpResponse {
@@ -321,12 +334,218 @@ async fn balance_proof(
     }
 }
 
+fn version_json(v: &MappingVersion, publication: Publication) -> Value {
+    json!({
+        "sequence": v.sequence, "height": v.height, "hash": v.hash, "cid": v.cid,
+        "ipfs": match publication {
+            Publication::Pinned(at_ms) => json!({ "pinned_at_ms": at_ms }),
+            Publication::Pending => json!("pending"),
+        },
+    })
+}
+
 async fn mapping(state: web::Data<ApiState>) -> HttpResponse {
-    match read(&state, |c| Ok(c.state().mapping().clone())).await {
+    let found = read(&state, |c| {
+        let sequence = c.state().mapping().sequence;
+        let store = c.store();
+        let version = store.mapping_version(sequence)?;
+        let publication = store.publication(sequence)?;
+        Ok(version.map(|v| (v, publication)))
+    })
+    .await;
+    match found {
         Err(r) => r,
-        Ok(m) => HttpResponse::Ok().json(json!({
-            "sequence": m.sequence, "hash": m.hash, "json": String::from_utf8_lossy(&m.bytes),
-        })),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no mapping version stored",
+        ),
+        Ok(Some((v, publication))) => {
+            let mut reply = version_json(&v, publication);
+            if let Some(object) = reply.as_object_mut() {
+                let text = String::from_utf8_lossy(&v.bytes).into_owned();
+                object.insert("json".into(), Value::String(text));
+            }
+            HttpResponse::Ok().json(reply)
+        }
+    }
+}
+
+/// Every mapping version: sequence, height, hash, CID, IPFS publication.
+async fn mapping_versions(state: web::Data<ApiState>) -> HttpResponse {
+    let found = read(&state, |c| {
+        let store = c.store();
+        let mut versions = Vec::new();
+        for sequence in store.mapping_sequences()? {
+            if let Some(v) = store.mapping_version(sequence)? {
+                versions.push(version_json(&v, store.publication(sequence)?));
+            }
+        }
+        Ok(versions)
+    })
+    .await;
+    match found {
+        Err(r) => r,
+        Ok(versions) => HttpResponse::Ok().json(json!({ "versions": versions })),
+    }
+}
+
+/// The exact published bytes of a mapping version, found by sequence, hash (`hash:HEX`) or CID
+/// (`cid:Qm…`).
+async fn mapping_bytes(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let key = path.into_inner();
+    let lookup = if let Some(hash) = key.strip_prefix("hash:") {
+        match parse::<Hash32>("hash", hash) {
+            Ok(hash) => MappingKey::Hash(hash),
+            Err(r) => return r,
+        }
+    } else if let Some(cid) = key.strip_prefix("cid:") {
+        MappingKey::Cid(cid.to_string())
+    } else {
+        match parse::<u64>("sequence", &key) {
+            Ok(sequence) => MappingKey::Sequence(sequence),
+            Err(r) => return r,
+        }
+    };
+    let found = read(&state, move |c| {
+        let store = c.store();
+        Ok(match lookup {
+            MappingKey::Sequence(s) => store.mapping_version(s)?,
+            MappingKey::Hash(h) => store.mapping_by_hash(&h)?,
+            MappingKey::Cid(cid) => store.mapping_by_cid(&cid)?,
+        })
+    })
+    .await;
+    match found {
+        Err(r) => r,
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no mapping version {key}"),
+        ),
+        Ok(Some(v)) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("X-Mapping-Sequence", v.sequence.to_string()))
+            .insert_header(("X-Mapping-Hash", v.hash.to_string()))
+            .insert_header(("X-Mapping-Cid", v.cid.clone()))
+            .body(v.bytes),
+    }
+}
+
+enum MappingKey {
+    Sequence(u64),
+    Hash(Hash32),
+    Cid(String),
+}
+
+#[allow(clippy::result_large_err)]
+async fn current_draft(state: &ApiState) -> Result<Draft, HttpResponse> {
+    let drafted = read(state, |c| {
+        let (height, time_ms) = c.tip().map_or((0, 0), |t| (t.height, t.time_ms));
+        Ok(c.state().draft_mapping(height, time_ms))
+    })
+    .await?;
+    drafted.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e))
+}
+
+/// The next mapping object, unsigned, as controllers sign it: its canonical JSON, with its
+/// signing digest and what it completes in headers.
+async fn draft(state: web::Data<ApiState>) -> HttpResponse {
+    let draft = match current_draft(&state).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let (bytes, digest) = match (
+        draft.mapping.to_json_bytes(),
+        draft.mapping.signing_digest(),
+    ) {
+        (Ok(b), Ok(d)) => (b, d),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
+    };
+    let list = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let deferred: Vec<String> = draft
+        .deferred
+        .iter()
+        .map(|(id, reason)| format!("{id}: {reason}"))
+        .collect();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("X-Mapping-Digest", digest.to_string()))
+        .insert_header(("X-Mapping-Issuances", list(&draft.issuances)))
+        .insert_header(("X-Mapping-Redemptions", list(&draft.redemptions)))
+        .insert_header(("X-Mapping-Released", draft.released.join(",")))
+        .insert_header(("X-Mapping-Deferred", deferred.join("; ")))
+        .body(bytes)
+}
+
+/// Takes a copy of the current draft carrying one or more controller signatures, checks each,
+/// and answers the draft with every signature collected so far. Anyone may submit it once the
+/// `X-Mapping-Signatures` header reaches `X-Mapping-Required`.
+async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
+    let draft = match current_draft(&state).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let policy = match read(&state, |c| Ok(c.state().controllers().clone())).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let refused =
+        |e: &dyn std::fmt::Display| error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_refused", e);
+    let posted = match Mapping::parse(&body, policy.precision) {
+        Ok(m) => m,
+        Err(e) => return refused(&e),
+    };
+    let (Ok(expected), Ok(got)) = (draft.mapping.signing_digest(), posted.signing_digest()) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "digest");
+    };
+    if expected != got {
+        return error(
+            StatusCode::CONFLICT,
+            "stale_draft",
+            format!("the posted mapping signs {got}; the current draft is {expected}"),
+        );
+    }
+    // Every posted signature must be a controller's and verify; one is enough to be useful.
+    let single = ControllerPolicy {
+        threshold: 1,
+        ..policy.clone()
+    };
+    if let Err(e) = single.verify(&posted, &posted.chain, None) {
+        return refused(&e);
+    }
+    let mut merged = draft.mapping;
+    {
+        let Ok(mut collected) = state.draft_signatures.lock() else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "lock poisoned");
+        };
+        if collected.digest != Some(expected) {
+            *collected = DraftSignatures {
+                digest: Some(expected),
+                signatures: Vec::new(),
+            };
+        }
+        for signature in posted.signatures {
+            if !collected.signatures.contains(&signature) {
+                collected.signatures.push(signature);
+            }
+        }
+        merged.signatures = collected.signatures.clone();
+    }
+    let credited = ControllerPolicy {
+        threshold: 1,
+        ..policy.clone()
+    }
+    .verify(&merged, &merged.chain, None)
+    .map_or(0, |signers| signers.len());
+    match merged.to_json_bytes() {
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("X-Mapping-Digest", expected.to_string()))
+            .insert_header(("X-Mapping-Signatures", credited.to_string()))
+            .insert_header(("X-Mapping-Required", policy.threshold.to_string()))
+            .body(bytes),
     }
 }
 
@@ -437,7 +656,13 @@ pub fn openapi_document() -> Value {
             "/v1/headers/{height}": get("Header with its hash and canonical encoding"),
             "/v1/certificates/{height}": get("Commit certificate of a block"),
             "/v1/proofs/balance/{account}/{asset}": get("Balance with its Jellyfish Merkle proof against the tip's state root"),
-            "/v1/mapping": get("The mapping object in force: sequence, hash, exact JSON"),
+            "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
+            "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
+            "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
+            "/v1/mapping/draft": {
+                "get": { "summary": "The next mapping, unsigned, for controllers to review and sign (digest and changes in X-Mapping-* headers)", "responses": { "200": { "description": "the draft's canonical JSON" } } },
+                "post": { "summary": "Post a copy of the draft with controller signatures; answers the draft with every signature collected", "responses": { "200": { "description": "collected (X-Mapping-Signatures of X-Mapping-Required)" }, "409": { "description": "the draft has changed" }, "422": { "description": "a signature is refused, with the reason" } } }
+            },
             "/health": get("Liveness"),
             "/ready": get("Readiness, with the tip height"),
             "/metrics": get("Prometheus metrics"),
@@ -470,6 +695,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(balance_proof),
         )
         .route("/v1/mapping", web::get().to(mapping))
+        .route("/v1/mapping/draft", web::get().to(draft))
+        .route("/v1/mapping/draft", web::post().to(post_draft_signatures))
+        .route("/v1/mappings", web::get().to(mapping_versions))
+        .route("/v1/mappings/{key}", web::get().to(mapping_bytes))
         .route("/v1/attestations/latest", web::get().to(latest_attestation))
         .route("/v1/attestations/{height}", web::get().to(attestation));
 }

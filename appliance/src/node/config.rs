@@ -31,6 +31,38 @@ pub struct NodeConfig {
     /// Attestation of certified block hashes to Bitcoin through Mainstay (off when absent).
     #[serde(default)]
     pub mainstay: Option<MainstaySettings>,
+    /// Publication of every mapping version to IPFS (off when absent).
+    #[serde(default)]
+    pub ipfs: Option<IpfsSettings>,
+}
+
+/// The IPFS daemon mapping versions are added to and pinned on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpfsSettings {
+    /// The daemon's RPC API, e.g. `http://127.0.0.1:5001`.
+    pub api: String,
+    /// Timeout of one RPC call, ms.
+    #[serde(default = "default_ipfs_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How often to look for new mapping versions, ms.
+    #[serde(default = "default_ipfs_poll_ms")]
+    pub poll_ms: u64,
+    /// The longest wait between retries while the daemon is down, ms.
+    #[serde(default = "default_ipfs_retry_max_ms")]
+    pub retry_max_ms: u64,
+}
+
+fn default_ipfs_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_ipfs_poll_ms() -> u64 {
+    1_000
+}
+
+fn default_ipfs_retry_max_ms() -> u64 {
+    30_000
 }
 
 /// Where and how often the attestor commits the latest certified block hash.

@@ -4,3 +4,4 @@ pub mod actors;
 pub mod api;
 pub mod attestor;
 pub mod config;
+pub mod publisher;

@@ -1,0 +1,201 @@
+//! The next mapping object, drafted from the ledger for controllers to review and sign.
+//!
+//! The draft is a pure function of the committed state and the tip (height and time), so every
+//! node drafts the same bytes and controllers can fetch it from any of them. It takes the mapping
+//! in force, allocates the items of every pending issuance request in full to its asset, and
+//! consolidates every pending redemption of an allocated asset by the smallest-sufficient-bar rule
+//! ([`super::remap`]), oldest first. A redemption that cannot be consolidated is left out, with
+//! the later ones of its asset (the ledger burns whole redemptions in order); the draft says why.
+
+use std::collections::BTreeMap;
+
+use lightclient::amount::format_amount;
+use lightclient::keys::{AccountId, AssetId};
+use lightclient::mapping::{MappedAsset, Mapping, MappingError};
+
+use super::remap::{Allocations, RemapError, consolidate};
+use super::state::{LedgerState, RequestKind, RequestStatus};
+
+/// A drafted mapping and what it changes.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// The unsigned mapping.
+    pub mapping: Mapping,
+    /// Issuance requests it completes.
+    pub issuances: Vec<u64>,
+    /// Redemption requests it completes.
+    pub redemptions: Vec<u64>,
+    /// Bars it frees (released to redeemers when the update commits).
+    pub released: Vec<String>,
+    /// Redemptions left out, with the reason.
+    pub deferred: Vec<(u64, RemapError)>,
+}
+
+/// Why no draft could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DraftError {
+    /// The mapping in force does not parse (a ledger bug).
+    #[error("the mapping in force: {0}")]
+    Current(MappingError),
+    /// The draft is not a valid mapping.
+    #[error("the draft: {0}")]
+    Draft(MappingError),
+    /// An allocation names an item or asset the ledger does not know (a ledger bug).
+    #[error("the mapping names unknown {0}")]
+    Unknown(String),
+}
+
+impl LedgerState {
+    /// Drafts the next mapping at tip `height`, dated `time_ms` (the tip's time).
+    pub fn draft_mapping(&self, height: u64, time_ms: u64) -> Result<Draft, DraftError> {
+        let precision = self.controllers.precision;
+        let current =
+            Mapping::parse(&self.mapping.bytes, precision).map_err(DraftError::Current)?;
+        let mut allocations = Allocations::new();
+        for (entry, units) in current.amounts() {
+            allocations.insert((entry.vref.clone(), entry.assetid), units);
+        }
+        let masses: BTreeMap<String, u128> = self
+            .items
+            .values()
+            .filter(|i| !i.retired)
+            .map(|i| (i.serial.clone(), i.mass))
+            .collect();
+        let mut issuances = Vec::new();
+        let mut redemptions = Vec::new();
+        let mut deferred = Vec::new();
+        let mut blocked: Vec<AssetId> = Vec::new();
+        for request in self
+            .requests
+            .values()
+            .filter(|r| r.status == RequestStatus::Pending)
+        {
+            match &request.kind {
+                RequestKind::Issuance { asset, serials, .. } => {
+                    for serial in serials {
+                        let mass = masses
+                            .get(serial)
+                            .ok_or_else(|| DraftError::Unknown(format!("item {serial}")))?;
+                        allocations.insert((serial.clone(), *asset), *mass);
+                    }
+                    issuances.push(request.id);
+                }
+                RequestKind::Redemption { asset, amount, .. }
+                    if self.mapping.totals.contains_key(asset) =>
+                {
+                    if blocked.contains(asset) {
+                        continue;
+                    }
+                    match consolidate(&allocations, &masses, &BTreeMap::from([(*asset, *amount)])) {
+                        Ok(out) => {
+                            allocations = out.allocations;
+                            redemptions.push(request.id);
+                        }
+                        Err(e) => {
+                            blocked.push(*asset);
+                            deferred.push((request.id, e));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let released = current
+            .assets
+            .iter()
+            .map(|e| e.vref.clone())
+            .filter(|serial| !allocations.keys().any(|(s, _)| s == serial))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut assets = Vec::with_capacity(allocations.len());
+        for ((serial, asset), units) in &allocations {
+            let item = self
+                .items
+                .get(serial)
+                .ok_or_else(|| DraftError::Unknown(format!("item {serial}")))?;
+            let issuer = self
+                .allocated_issuers
+                .get(asset)
+                .map(|(issuer, _)| *issuer)
+                .ok_or_else(|| DraftError::Unknown(format!("asset {asset}")))?;
+            assets.push(MappedAsset {
+                assetid: *asset,
+                amount: format_amount(*units, precision),
+                vref: serial.clone(),
+                location: item.location.clone(),
+                issuer: issuer_name(&issuer),
+                refiner: item.refiner.clone(),
+                fineness: format_amount(u128::from(item.fineness), 1),
+            });
+        }
+        let mapping = Mapping::new(
+            self.chain_id.clone(),
+            self.mapping.sequence.saturating_add(1),
+            height,
+            rfc3339_utc(time_ms),
+            assets,
+            precision,
+        )
+        .map_err(DraftError::Draft)?;
+        Ok(Draft {
+            mapping,
+            issuances,
+            redemptions,
+            released,
+            deferred,
+        })
+    }
+}
+
+fn issuer_name(account: &AccountId) -> String {
+    account.to_string()
+}
+
+/// `time_ms` as `YYYY-MM-DDTHH:MM:SSZ` (UTC; civil-from-days, proleptic Gregorian).
+pub fn rfc3339_utc(time_ms: u64) -> String {
+    let secs = time_ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01 (never negative here).
+    let z = days.saturating_add(719_468);
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = doe
+        .saturating_sub(doe / 1460)
+        .saturating_add(doe / 36_524)
+        .saturating_sub(doe / 146_096)
+        / 365;
+    let doy = doe.saturating_sub(
+        (365u64.saturating_mul(yoe))
+            .saturating_add(yoe / 4)
+            .saturating_sub(yoe / 100),
+    );
+    let mp = (5u64.saturating_mul(doy).saturating_add(2)) / 153;
+    let d = doy
+        .saturating_sub((153u64.saturating_mul(mp).saturating_add(2)) / 5)
+        .saturating_add(1);
+    let month = if mp < 10 {
+        mp.saturating_add(3)
+    } else {
+        mp.saturating_sub(9)
+    };
+    let year = yoe
+        .saturating_add(era.saturating_mul(400))
+        .saturating_add(u64::from(month <= 2));
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_utc;
+
+    #[test]
+    fn dates_are_utc_rfc3339() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_795_305_599_999), "2026-11-21T23:59:59Z");
+    }
+}
