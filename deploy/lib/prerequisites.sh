@@ -5,9 +5,16 @@
 declare -A ABT_PREREQUISITES=(
   [softhsm2-util]=softhsm2 # PKCS#11 HSM for the signer and federation tests
   [pkcs11-tool]=opensc     # inspecting PKCS#11 tokens during key ceremonies
+  [node]=nodejs            # the js-ipfs daemon of the tests and the quick start
+  [npm]=npm                # installs js-ipfs (deploy/ipfs/install)
 )
 
 ensure_prerequisites() {
+  ensure_packages
+  "$(dirname "${BASH_SOURCE[0]}")/../ipfs/install"
+}
+
+ensure_packages() {
   local missing=() cmd
   for cmd in "${!ABT_PREREQUISITES[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${ABT_PREREQUISITES[$cmd]}")
