@@ -196,6 +196,11 @@ impl Chain {
         self.genesis_hash
     }
 
+    /// The genesis time, ms since the Unix epoch.
+    pub fn genesis_time_ms(&self) -> u64 {
+        self.genesis.genesis_time_ms
+    }
+
     /// Executes `input` as the next block on a copy of the state, without storing anything: what
     /// a proposer proposes and what every validator re-derives before it votes. Refused
     /// transactions get receipts; a broken invariant refuses the block.

@@ -60,6 +60,11 @@ fn free_port() -> u16 {
 
 /// The `appliance` binary `cargo test --workspace` built next to this test.
 fn appliance_binary() -> PathBuf {
+    workspace_binary("appliance")
+}
+
+/// A binary of the workspace that `cargo test --workspace` built next to this test.
+fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -70,7 +75,7 @@ fn appliance_binary() -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| target.join("debug"));
-    let binary = profile_dir.join("appliance");
+    let binary = profile_dir.join(name);
     assert!(
         binary.exists(),
         "{} is missing: run the suite with `cargo test --workspace` (deploy/test), which builds it",
@@ -207,6 +212,14 @@ impl Federation {
 
     /// A federation whose node `i` gets `extra(i)` appended to its config file.
     fn with_extra_config(extra: impl Fn(usize) -> String) -> Self {
+        let controllers: Vec<PublicKey> = (1..=3)
+            .map(|c| dev_public(&format!("controller-{c}")).unwrap())
+            .collect();
+        Self::build(&controllers, extra)
+    }
+
+    /// A federation with these mapping controllers (2 of them must sign).
+    fn build(controllers: &[PublicKey], extra: impl Fn(usize) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -229,10 +242,7 @@ impl Federation {
             keys.push(key);
             tokens.push((label, token));
         }
-        let controllers: Vec<PublicKey> = (1..=3)
-            .map(|c| dev_public(&format!("controller-{c}")).unwrap())
-            .collect();
-        let genesis = dev_genesis("abt-e2e-1", 1_700_000_000_000, &keys, &controllers, 2).unwrap();
+        let genesis = dev_genesis("abt-e2e-1", 1_700_000_000_000, &keys, controllers, 2).unwrap();
         let genesis_path = dir.path().join("genesis.json");
         std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
         let p2p: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
@@ -700,4 +710,401 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         (status, body["error"].as_str()),
         (404, Some("not_attested"))
     );
+}
+
+/// One HTTP exchange with the exact body bytes both ways.
+fn http_bytes(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "chunked replies are not expected here"
+    );
+    (status, response[split + 4..].to_vec())
+}
+
+/// Controllers sign a draft in their SoftHSM tokens: the signed copy, as each would post it.
+fn sign_draft(
+    runtime: &tokio::runtime::Runtime,
+    controller: &Pkcs11Signer,
+    draft: &[u8],
+) -> Vec<u8> {
+    let mut mapping = lightclient::mapping::Mapping::parse(draft, 3).unwrap();
+    let digest = mapping.signing_digest().unwrap();
+    let signature = runtime
+        .block_on(controller.sign_digest(digest.as_bytes()))
+        .unwrap();
+    mapping.add_signature(&controller.public_key(), &signature);
+    mapping.to_json_bytes().unwrap()
+}
+
+impl Federation {
+    fn wait_rejected(&self, node: usize, txid: &str) -> String {
+        let mut reason = String::new();
+        self.wait_for(&format!("{txid} rejected"), Duration::from_secs(60), || {
+            let status = self.nodes[node].status_of(txid);
+            assert_ne!(status["status"], "committed", "{status}");
+            if status["status"] == "rejected" {
+                reason = status["reason"].as_str().unwrap().to_string();
+                true
+            } else {
+                false
+            }
+        });
+        reason
+    }
+
+    fn run(&mut self, name: &str, operation: Operation) -> u64 {
+        let tx = self.sign(name, operation);
+        let txid = self.nodes[0].submit(&tx);
+        self.wait_committed(0, &txid)
+    }
+
+    fn refused(&mut self, name: &str, operation: Operation) -> String {
+        let tx = self.sign(name, operation);
+        let txid = self.nodes[0].submit(&tx);
+        self.wait_rejected(0, &txid)
+    }
+
+    /// Drafts the next mapping on `node`, has `controllers` sign it and post their copies, and
+    /// returns the collected, fully signed bytes.
+    fn signed_draft(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        node: usize,
+        controllers: &[&Pkcs11Signer],
+    ) -> Vec<u8> {
+        let api = self.nodes[node].api;
+        let (status, draft) = http_bytes(api, "GET", "/v1/mapping/draft", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&draft));
+        let mut collected = Vec::new();
+        for controller in controllers {
+            let copy = sign_draft(runtime, controller, &draft);
+            let (status, body) = http_bytes(api, "POST", "/v1/mapping/draft", &copy);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            collected = body;
+        }
+        collected
+    }
+}
+
+#[test]
+fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to_ipfs() {
+    use appliance::ipfs::KuboClient;
+    use lightclient::keys::AccountId;
+    use lightclient::tx::Decision;
+
+    let _turn = one_federation_at_a_time();
+    let mut ipfs = e2e::ipfs_daemon::JsIpfs::start().unwrap_or_else(|e| panic!("{e}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Three controllers, each with its key in its own SoftHSM token; two must sign.
+    let controllers: Vec<Pkcs11Signer> = (1..=3)
+        .map(|c| {
+            let label = format!(
+                "ctl-{}-{}-{c}",
+                std::process::id(),
+                FEDERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let token = dev_test_token(&label).unwrap();
+            runtime
+                .block_on(Pkcs11Signer::generate(token, "controller"))
+                .unwrap()
+        })
+        .collect();
+    let keys: Vec<PublicKey> = controllers.iter().map(Signer::public_key).collect();
+    let api = ipfs.api();
+    let mut fed = Federation::build(&keys, |_| {
+        format!("[ipfs]\napi = {api:?}\npoll_ms = 200\nretry_max_ms = 1000\n")
+    });
+    for node in 0..NODES {
+        fed.nodes[node].start();
+    }
+    fed.wait_for("height 1", Duration::from_secs(60), || fed.height(0) >= 1);
+
+    // Vault staff register three bars; an issuance request allocates them to a new asset.
+    for (serial, mass) in [("AB-1", 400_000), ("AB-2", 100_000), ("AB-3", 12_500)] {
+        fed.run(
+            "vault",
+            Operation::RegisterItem {
+                serial: serial.into(),
+                refiner: "Valcambi".into(),
+                mass,
+                fineness: 9999,
+                location: "London vault 1".into(),
+            },
+        );
+    }
+    let issuer = dev_public("issuance-admin").unwrap().account_id();
+    fed.run(
+        "issuance-admin",
+        Operation::RequestIssuance {
+            code: "XAU".into(),
+            precision: 3,
+            issuer,
+            serials: vec!["AB-1".into(), "AB-2".into(), "AB-3".into()],
+            reissuable: false,
+        },
+    );
+    let (_, assets) = http(fed.nodes[0].api, "GET", "/v1/assets", None).unwrap();
+    let xau: lightclient::keys::AssetId = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "XAU")
+        .map(|a| a["id"].as_str().unwrap().parse().unwrap())
+        .expect("the allocated asset exists once its request commits");
+
+    // Controllers sign the draft; a stranger's signature and a stale copy are refused.
+    let stranger = dev_key("controller-1").unwrap();
+    let (status, draft) = http_bytes(fed.nodes[0].api, "GET", "/v1/mapping/draft", b"");
+    assert_eq!(status, 200);
+    let mut forged = lightclient::mapping::Mapping::parse(&draft, 3).unwrap();
+    let digest = forged.signing_digest().unwrap();
+    let (sig, _) = stranger
+        .sign_prehash_recoverable(digest.as_bytes())
+        .unwrap();
+    forged.add_signature(
+        &dev_public("controller-1").unwrap(),
+        &lightclient::Signature::from(sig).normalize_s().unwrap(),
+    );
+    let (status, body) = http_bytes(
+        fed.nodes[0].api,
+        "POST",
+        "/v1/mapping/draft",
+        &forged.to_json_bytes().unwrap(),
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("mapping_refused"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a controller key"),
+        "{body}"
+    );
+    let issuance = fed.signed_draft(&runtime, 0, &[&controllers[0], &controllers[1]]);
+
+    // Failure paths, each refused by the ledger with its reason.
+    let mut bad_signature: Value = serde_json::from_slice(&issuance).unwrap();
+    let s = bad_signature["signatures"][0]["s"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if s.ends_with('0') { "1" } else { "0" };
+    bad_signature["signatures"][0]["s"] = Value::String(format!("{}{flipped}", &s[..63]));
+    let reason = fed.refused(
+        "bank",
+        Operation::UpdateMapping {
+            mapping: serde_json::to_vec(&bad_signature).unwrap(),
+        },
+    );
+    assert_eq!(reason, "mapping_refused");
+    let mut short: Value = serde_json::from_slice(&draft).unwrap();
+    short["assets"].as_array_mut().unwrap().pop();
+    let short =
+        lightclient::mapping::Mapping::parse(&serde_json::to_vec(&short).unwrap(), 3).unwrap();
+    let short = sign_draft(
+        &runtime,
+        &controllers[2],
+        &sign_draft(&runtime, &controllers[0], &short.to_json_bytes().unwrap()),
+    );
+    let reason = fed.refused("bank", Operation::UpdateMapping { mapping: short });
+    assert_eq!(reason, "mapped_total_mismatch");
+
+    // Anyone submits the signed issuance: tokens appear at the issuer in the same step.
+    let issued_at = fed.run(
+        "bank",
+        Operation::UpdateMapping {
+            mapping: issuance.clone(),
+        },
+    );
+    let (_, balances) = http(
+        fed.nodes[0].api,
+        "GET",
+        &format!("/v1/accounts/{issuer}/balances"),
+        None,
+    )
+    .unwrap();
+    assert!(balances.to_string().contains("512500"), "{balances}");
+    let header = fed.nodes[0].header(issued_at).unwrap();
+    assert_eq!(header.mapping_hash, sha256(&issuance));
+    // The same mapping again is stale.
+    let reason = fed.refused("bank", Operation::UpdateMapping { mapping: issuance });
+    assert_eq!(reason, "mapping_refused");
+
+    // A holder receives tokens and redeems part; IPFS is down meanwhile.
+    let (txs, holder) = holder_setup(&mut fed, "alice");
+    // Registration and KYC; the USDX issue of the set-up is not needed here.
+    for tx in &txs[..2] {
+        let txid = fed.nodes[0].submit(tx);
+        fed.wait_committed(0, &txid);
+    }
+    fed.run(
+        "issuance-admin",
+        Operation::Transfer {
+            to: holder,
+            asset: xau,
+            amount: 150_000,
+            expected_fee: 0,
+        },
+    );
+    fed.run(
+        "alice",
+        Operation::RequestRedemption {
+            asset: xau,
+            amount: 100_000,
+            expected_fee: 0,
+        },
+    );
+    let (_, pot) = http(
+        fed.nodes[0].api,
+        "GET",
+        &format!("/v1/accounts/{}/balances", AccountId::REDEMPTION),
+        None,
+    )
+    .unwrap();
+    assert!(pot.to_string().contains("100000"), "{pot}");
+    ipfs.stop();
+
+    // The re-mapping: 100 consolidates against AB-2 (the smallest bar of at least 100), which
+    // leaves the vault. Controllers 2 and 3 sign this time, on another node.
+    let (_, draft) = http_bytes(fed.nodes[1].api, "GET", "/v1/mapping/draft", b"");
+    let draft_json: Value = serde_json::from_slice(&draft).unwrap();
+    let vrefs: Vec<&str> = draft_json["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["vref"].as_str().unwrap())
+        .collect();
+    assert_eq!(vrefs, ["AB-1", "AB-3"]);
+    let redemption = fed.signed_draft(&runtime, 1, &[&controllers[1], &controllers[2]]);
+    let remapped_at = fed.run(
+        "bank",
+        Operation::UpdateMapping {
+            mapping: redemption.clone(),
+        },
+    );
+    let (_, pot) = http(
+        fed.nodes[0].api,
+        "GET",
+        &format!("/v1/accounts/{}/balances", AccountId::REDEMPTION),
+        None,
+    )
+    .unwrap();
+    assert!(!pot.to_string().contains("100000"), "{pot}");
+    // A rejected review cannot approve it twice: the request is done.
+    let reason = fed.refused(
+        "issuance-admin",
+        Operation::ReviewRequest {
+            request_id: 2,
+            decision: Decision::Reject {
+                reason: "late".into(),
+            },
+        },
+    );
+    assert_eq!(reason, "request_decided");
+
+    // IPFS being down never held the chain; the new version waits for it.
+    let before = fed.height(0);
+    fed.wait_for("blocks while IPFS is down", Duration::from_secs(30), || {
+        fed.height(0) >= before + 3
+    });
+    let (_, current) = http(fed.nodes[0].api, "GET", "/v1/mapping", None).unwrap();
+    assert_eq!(current["ipfs"], "pending", "{current}");
+    ipfs.resume().unwrap();
+    fed.wait_for(
+        "the mapping pinned after IPFS returns",
+        Duration::from_secs(60),
+        || {
+            http(fed.nodes[0].api, "GET", "/v1/mapping", None)
+                .is_some_and(|(_, m)| m["ipfs"]["pinned_at_ms"].is_u64())
+        },
+    );
+
+    // Light-client checks of the final mapping: the latest header commits to its bytes on every
+    // node, the bytes by hash and by CID are the same, `signer verify` accepts them, and IPFS
+    // returns them unchanged by CID.
+    let (_, current) = http(fed.nodes[0].api, "GET", "/v1/mapping", None).unwrap();
+    let sequence = current["sequence"].as_u64().unwrap();
+    let cid = current["cid"].as_str().unwrap().to_string();
+    let (status, published) = http_bytes(
+        fed.nodes[0].api,
+        "GET",
+        &format!("/v1/mappings/{sequence}"),
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(published, redemption);
+    assert_eq!(cid, lightclient::cid::cid_v0(&published));
+    for node in 0..NODES {
+        fed.wait_for("node at the re-mapping", Duration::from_secs(30), || {
+            fed.height(node) >= remapped_at
+        });
+        let tip = fed.height(node);
+        let header = fed.nodes[node].header(tip).unwrap();
+        assert_eq!(header.mapping_hash, sha256(&published), "node {node}");
+        let (_, by_hash) = http_bytes(
+            fed.nodes[node].api,
+            "GET",
+            &format!("/v1/mappings/hash:{}", header.mapping_hash),
+            b"",
+        );
+        assert_eq!(by_hash, published);
+        let (_, by_cid) = http_bytes(
+            fed.nodes[node].api,
+            "GET",
+            &format!("/v1/mappings/cid:{cid}"),
+            b"",
+        );
+        assert_eq!(by_cid, published);
+    }
+    let file = fed.dir.path().join("final-mapping.json");
+    std::fs::write(&file, &published).unwrap();
+    let verify = Command::new(workspace_binary("signer"))
+        .arg("verify")
+        .arg(&file)
+        .arg("--genesis")
+        .arg(fed.dir.path().join("genesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "signer verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let client = KuboClient::new(&ipfs.api(), Duration::from_secs(30)).unwrap();
+    assert_eq!(runtime.block_on(client.cat(&cid)).unwrap(), published);
+    // Every version is published, the first ones too.
+    let (_, versions) = http(fed.nodes[0].api, "GET", "/v1/mappings", None).unwrap();
+    let versions = versions["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3, "{versions:?}");
+    fed.wait_for("every version pinned", Duration::from_secs(30), || {
+        let (_, v) = http(fed.nodes[0].api, "GET", "/v1/mappings", None).unwrap();
+        v["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["ipfs"]["pinned_at_ms"].is_u64())
+    });
 }

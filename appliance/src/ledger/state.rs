@@ -403,6 +403,16 @@ impl LedgerState {
         self.items.get(serial)
     }
 
+    /// The height of the newest pending request (0 if none).
+    pub fn pending_requests_height(&self) -> u64 {
+        self.requests
+            .values()
+            .filter(|r| r.status == RequestStatus::Pending)
+            .map(|r| r.created_height)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Who signs mappings, and how many must.
     pub fn controllers(&self) -> &ControllerPolicy {
         &self.controllers

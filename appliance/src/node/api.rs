@@ -440,9 +440,20 @@ enum MappingKey {
 
 #[allow(clippy::result_large_err)]
 async fn current_draft(state: &ApiState) -> Result<Draft, HttpResponse> {
+    // The draft is dated by the newest block that changed its inputs (the mapping in force or a
+    // pending request), not the tip, so it stays the same while controllers sign it.
     let drafted = read(state, |c| {
-        let (height, time_ms) = c.tip().map_or((0, 0), |t| (t.height, t.time_ms));
-        Ok(c.state().draft_mapping(height, time_ms))
+        let ledger = c.state();
+        let mapping_height = c
+            .store()
+            .mapping_version(ledger.mapping().sequence)?
+            .map_or(0, |v| v.height);
+        let height = mapping_height.max(ledger.pending_requests_height());
+        let time_ms = match c.store().block(height)? {
+            Some(block) => block.header.time_ms,
+            None => c.genesis_time_ms(),
+        };
+        Ok(ledger.draft_mapping(height, time_ms))
     })
     .await?;
     drafted.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e))
