@@ -16,6 +16,63 @@ use crate::ledger::state_tree::{StateKey, StateTreeError, update_tree};
 use crate::ledger::{BlockContext, InvariantViolation, LedgerState, Outcome, SignatureCheck};
 use crate::store::{BlockWrites, Store, StoreError, StoredBlock};
 
+/// Why a proposed header is not the one this node derives by re-executing its block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderMismatch {
+    /// The header commits to another mapping than the one in force after the block.
+    #[error("mapping hash {proposed} is not the current mapping's {expected}")]
+    MappingHash {
+        /// SHA-256 of the mapping in force after the block.
+        expected: Hash32,
+        /// What the proposal says.
+        proposed: Hash32,
+    },
+    /// The header commits to another state.
+    #[error("state root {proposed} is not the re-executed {expected}")]
+    StateRoot {
+        /// The re-executed root.
+        expected: Hash32,
+        /// What the proposal says.
+        proposed: Hash32,
+    },
+    /// Another field differs.
+    #[error("re-execution gives block {expected}, the proposal says {proposed}")]
+    Other {
+        /// Hash of the re-executed header.
+        expected: Hash32,
+        /// Hash of the proposed header.
+        proposed: Hash32,
+    },
+}
+
+/// Checks a proposed header against the one re-execution derived, naming the mapping hash and
+/// the state root when they are what differs.
+pub fn compare_headers(
+    derived: &BlockHeader,
+    proposed: &BlockHeader,
+) -> Result<(), HeaderMismatch> {
+    if derived.mapping_hash != proposed.mapping_hash {
+        return Err(HeaderMismatch::MappingHash {
+            expected: derived.mapping_hash,
+            proposed: proposed.mapping_hash,
+        });
+    }
+    if derived.state_root != proposed.state_root {
+        return Err(HeaderMismatch::StateRoot {
+            expected: derived.state_root,
+            proposed: proposed.state_root,
+        });
+    }
+    if derived != proposed {
+        return Err(HeaderMismatch::Other {
+            expected: derived.hash(),
+            proposed: proposed.hash(),
+        });
+    }
+    Ok(())
+}
+
 /// Why the chain could not open or commit.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

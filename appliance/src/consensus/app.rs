@@ -509,12 +509,8 @@ impl App {
             Err(ChainError::Invariant(e)) => return Ok(Err(e.to_string())),
             Err(e) => return Err(e.into()),
         };
-        if prepared.block.header != *header {
-            return Ok(Err(format!(
-                "re-execution gives block {}, the proposal says {}",
-                prepared.hash(),
-                header.hash()
-            )));
+        if let Err(mismatch) = crate::chain::compare_headers(&prepared.block.header, header) {
+            return Ok(Err(mismatch.to_string()));
         }
         Ok(Ok(prepared))
     }

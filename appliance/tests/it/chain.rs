@@ -108,6 +108,41 @@ fn a_block_header_commits_to_transactions_receipts_state_and_mapping() {
 }
 
 #[test]
+fn a_proposal_is_refused_unless_it_commits_to_the_current_mapping() {
+    use appliance::chain::{HeaderMismatch, compare_headers};
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::open(dir.path(), genesis(), 10).unwrap();
+    let mut w = World::new();
+    w.height = 1;
+    let prepared = chain
+        .prepare(
+            input(&mut w, fund_ops(), 1_795_000_000_000),
+            SignatureCheck::Verify,
+        )
+        .unwrap();
+    let derived = prepared.block.header;
+    assert_eq!(compare_headers(&derived, &derived), Ok(()));
+    let mut proposed = derived.clone();
+    proposed.mapping_hash = lightclient::Hash32([7; 32]);
+    assert_eq!(
+        compare_headers(&derived, &proposed),
+        Err(HeaderMismatch::MappingHash {
+            expected: chain.state().mapping().hash,
+            proposed: lightclient::Hash32([7; 32]),
+        })
+    );
+    let mut proposed = derived.clone();
+    proposed.time_ms += 1;
+    assert_eq!(
+        compare_headers(&derived, &proposed),
+        Err(HeaderMismatch::Other {
+            expected: derived.hash(),
+            proposed: proposed.hash(),
+        })
+    );
+}
+
+#[test]
 fn reopening_restores_the_same_state_from_snapshot_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = World::new();
