@@ -976,14 +976,19 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
             expected_fee: 0,
         },
     );
-    let (_, pot) = http(
-        fed.nodes[0].api,
-        "GET",
-        &format!("/v1/accounts/{}/balances", AccountId::REDEMPTION),
-        None,
-    )
-    .unwrap();
-    assert!(pot.to_string().contains("100000"), "{pot}");
+    let redemption_account = |fed: &Federation| {
+        http(
+            fed.nodes[0].api,
+            "GET",
+            &format!("/v1/accounts/{}/balances", AccountId::REDEMPTION),
+            None,
+        )
+        .unwrap()
+        .1
+        .to_string()
+    };
+    let pot = redemption_account(&fed);
+    assert!(pot.contains("100000"), "{pot}");
     ipfs.stop();
 
     // The re-mapping: 100 consolidates against AB-2 (the smallest bar of at least 100), which
@@ -1004,14 +1009,8 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
             mapping: redemption.clone(),
         },
     );
-    let (_, pot) = http(
-        fed.nodes[0].api,
-        "GET",
-        &format!("/v1/accounts/{}/balances", AccountId::REDEMPTION),
-        None,
-    )
-    .unwrap();
-    assert!(!pot.to_string().contains("100000"), "{pot}");
+    let pot = redemption_account(&fed);
+    assert!(!pot.contains("100000"), "{pot}");
     // A rejected review cannot approve it twice: the request is done.
     let reason = fed.refused(
         "issuance-admin",

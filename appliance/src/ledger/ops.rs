@@ -809,24 +809,6 @@ impl LedgerState {
                         .into(),
                 ));
             }
-            Decision::Reject { reason } if asset.backing == BackingKind::AllocatedPhysical => {
-                let pot = plan.balance(self, AccountId::REDEMPTION, asset.id);
-                pot.available = pot
-                    .available
-                    .checked_sub(total)
-                    .ok_or(LedgerError::Overflow)?;
-                let balance = plan.balance(self, holder.id, asset.id);
-                balance.available = add(balance.available, total)?;
-                for (rule, period, charged) in limit_charges {
-                    let key = (*rule, holder.id, *period);
-                    let used = self.limit_usage(*rule, &holder.id, *period);
-                    plan.usage.insert(key, used.saturating_sub(*charged));
-                }
-                RequestStatus::Rejected {
-                    height: ctx.height,
-                    reason: reason.clone(),
-                }
-            }
             Decision::Approve {} => {
                 if let Some(collector) = collector.filter(|_| *fee > 0) {
                     let collector = self.account_or(&collector)?.clone();
@@ -855,11 +837,21 @@ impl LedgerState {
                 RequestStatus::Approved { height: ctx.height }
             }
             Decision::Reject { reason } => {
+                // The tokens come back from where the request put them.
+                if asset.backing == BackingKind::AllocatedPhysical {
+                    let pot = plan.balance(self, AccountId::REDEMPTION, asset.id);
+                    pot.available = pot
+                        .available
+                        .checked_sub(total)
+                        .ok_or(LedgerError::Overflow)?;
+                } else {
+                    let balance = plan.balance(self, holder.id, asset.id);
+                    balance.locked = balance
+                        .locked
+                        .checked_sub(total)
+                        .ok_or(LedgerError::Overflow)?;
+                }
                 let balance = plan.balance(self, holder.id, asset.id);
-                balance.locked = balance
-                    .locked
-                    .checked_sub(total)
-                    .ok_or(LedgerError::Overflow)?;
                 balance.available = add(balance.available, total)?;
                 for (rule, period, charged) in limit_charges {
                     let key = (*rule, holder.id, *period);
