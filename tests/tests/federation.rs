@@ -34,20 +34,34 @@ use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Signer, dev_test_token};
 const NODES: usize = 4;
 
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
+    let (status, body) = exchange(port, method, path, body.unwrap_or("").as_bytes())?;
+    let text = String::from_utf8_lossy(&body);
+    Some((
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned())),
+    ))
+}
+
+/// One HTTP/1.1 exchange with the exact body bytes both ways; `None` if the node does not answer.
+fn exchange(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
-    let body = body.unwrap_or("");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let text = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    Some((
-        status,
-        serde_json::from_str(text).unwrap_or(Value::String(text.to_string())),
-    ))
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "chunked replies are not expected here"
+    );
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, response[split + 4..].to_vec()))
 }
 
 fn free_port() -> u16 {
@@ -712,29 +726,9 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
     );
 }
 
-/// One HTTP exchange with the exact body bytes both ways.
+/// One HTTP exchange with the exact body bytes both ways, from a node that must answer.
 fn http_bytes(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP head");
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "chunked replies are not expected here"
-    );
-    (status, response[split + 4..].to_vec())
+    exchange(port, method, path, body).expect("the node answers")
 }
 
 /// Controllers sign a draft in their SoftHSM tokens: the signed copy, as each would post it.

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use lightclient::amount::format_amount;
-use lightclient::keys::{AccountId, AssetId};
+use lightclient::keys::AssetId;
 use lightclient::mapping::{MappedAsset, Mapping, MappingError};
 
 use super::remap::{Allocations, RemapError, consolidate};
@@ -125,7 +125,7 @@ impl LedgerState {
                 amount: format_amount(*units, precision),
                 vref: serial.clone(),
                 location: item.location.clone(),
-                issuer: issuer_name(&issuer),
+                issuer: issuer.to_string(),
                 refiner: item.refiner.clone(),
                 fineness: format_amount(u128::from(item.fineness), 1),
             });
@@ -147,10 +147,6 @@ impl LedgerState {
             deferred,
         })
     }
-}
-
-fn issuer_name(account: &AccountId) -> String {
-    account.to_string()
 }
 
 /// `time_ms` as `YYYY-MM-DDTHH:MM:SSZ` (UTC; civil-from-days, proleptic Gregorian).

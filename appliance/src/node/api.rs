@@ -438,8 +438,9 @@ enum MappingKey {
     Cid(String),
 }
 
+/// The current draft with the controller policy it is signed under.
 #[allow(clippy::result_large_err)]
-async fn current_draft(state: &ApiState) -> Result<Draft, HttpResponse> {
+async fn current_draft(state: &ApiState) -> Result<(Draft, ControllerPolicy), HttpResponse> {
     // The draft is dated by the newest block that changed its inputs (the mapping in force or a
     // pending request), not the tip, so it stays the same while controllers sign it.
     let drafted = read(state, |c| {
@@ -453,17 +454,23 @@ async fn current_draft(state: &ApiState) -> Result<Draft, HttpResponse> {
             Some(block) => block.header.time_ms,
             None => c.genesis_time_ms(),
         };
-        Ok(ledger.draft_mapping(height, time_ms))
+        Ok((
+            ledger.draft_mapping(height, time_ms),
+            ledger.controllers().clone(),
+        ))
     })
     .await?;
-    drafted.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e))
+    match drafted {
+        (Ok(draft), policy) => Ok((draft, policy)),
+        (Err(e), _) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e)),
+    }
 }
 
 /// The next mapping object, unsigned, as controllers sign it: its canonical JSON, with its
 /// signing digest and what it completes in headers.
 async fn draft(state: web::Data<ApiState>) -> HttpResponse {
     let draft = match current_draft(&state).await {
-        Ok(d) => d,
+        Ok((d, _)) => d,
         Err(r) => return r,
     };
     let (bytes, digest) = match (
@@ -493,13 +500,14 @@ async fn draft(state: web::Data<ApiState>) -> HttpResponse {
 /// and answers the draft with every signature collected so far. Anyone may submit it once the
 /// `X-Mapping-Signatures` header reaches `X-Mapping-Required`.
 async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
-    let draft = match current_draft(&state).await {
-        Ok(d) => d,
+    let (draft, policy) = match current_draft(&state).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    let policy = match read(&state, |c| Ok(c.state().controllers().clone())).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    // Checks signatures one by one: each must be a controller's and verify.
+    let each_signature = ControllerPolicy {
+        threshold: 1,
+        ..policy.clone()
     };
     let refused =
         |e: &dyn std::fmt::Display| error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_refused", e);
@@ -517,12 +525,8 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
             format!("the posted mapping signs {got}; the current draft is {expected}"),
         );
     }
-    // Every posted signature must be a controller's and verify; one is enough to be useful.
-    let single = ControllerPolicy {
-        threshold: 1,
-        ..policy.clone()
-    };
-    if let Err(e) = single.verify(&posted, &posted.chain, None) {
+    // One valid signature is enough to be worth collecting.
+    if let Err(e) = each_signature.verify(&posted, &posted.chain, None) {
         return refused(&e);
     }
     let mut merged = draft.mapping;
@@ -543,12 +547,9 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
         }
         merged.signatures = collected.signatures.clone();
     }
-    let credited = ControllerPolicy {
-        threshold: 1,
-        ..policy.clone()
-    }
-    .verify(&merged, &merged.chain, None)
-    .map_or(0, |signers| signers.len());
+    let credited = each_signature
+        .verify(&merged, &merged.chain, None)
+        .map_or(0, |signers| signers.len());
     match merged.to_json_bytes() {
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
         Ok(bytes) => HttpResponse::Ok()
