@@ -103,7 +103,7 @@ fn the_older_multisig_form_gives_the_scripts_of_an_independent_implementation() 
         ],
     };
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/mainstay/test_sequence_1.msp");
+        .join("tests/vectors/test_sequence_1.msp");
     let proofs: Vec<mainstay::SlotProof> =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let expected = [

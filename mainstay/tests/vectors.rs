@@ -1,4 +1,4 @@
-//! Conformance with pymainstay on real Bitcoin-mainnet slot proofs (`shared/vectors/mainstay`).
+//! Conformance with pymainstay on real Bitcoin-mainnet slot proofs (`tests/vectors`, see its README).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use mainstay::{CommitmentListError, SlotProof, SlotProofError, match_commitment_list};
 
 fn sequence(n: u8) -> Vec<SlotProof> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "../../shared/vectors/mainstay/test_sequence_{n}.msp"
-    ));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/vectors/test_sequence_{n}.msp"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
 }
@@ -222,7 +221,7 @@ fn malformed_hex_and_empty_paths_are_typed_errors() {
 
 #[test]
 fn the_cli_gives_an_account_of_each_check_and_fails_on_a_bad_proof() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/mainstay");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     let ok = std::process::Command::new(env!("CARGO_BIN_EXE_mainstay"))
         .args(["verify", "--slot", "2"])
         .arg(dir.join("test_sequence_1.msp"))
