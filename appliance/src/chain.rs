@@ -165,7 +165,7 @@ impl Chain {
             }
             Some(_) => {}
             None => {
-                let mut state = LedgerState::from_genesis(&genesis);
+                let mut state = LedgerState::from_genesis(&genesis, genesis_hash);
                 state.take_state_changes();
                 let entries = state.all_state_entries();
                 let (root, batch) = update_tree(&store, 0, &entries)?;

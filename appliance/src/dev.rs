@@ -6,11 +6,11 @@
 use k256::ecdsa::SigningKey;
 use lightclient::genesis::{Genesis, GenesisAccount, GenesisAsset};
 use lightclient::hash::tagged_hash;
-use lightclient::header::ChainId;
 use lightclient::keys::{PublicKey, Signature};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{
-    BackingKind, KycState, Operation, Role, SignedTransaction, TRANSACTION_VERSION, Transaction,
+    BackingKind, ChainBinding, KycState, Operation, Role, SignedTransaction, TRANSACTION_VERSION,
+    Transaction,
 };
 use lightclient::validator::{Validator, ValidatorSet};
 
@@ -57,7 +57,7 @@ pub fn dev_public(name: &str) -> Result<PublicKey, DevError> {
 /// Signs `operation` as development account `name`.
 pub fn dev_sign(
     name: &str,
-    chain_id: &ChainId,
+    chain: &ChainBinding,
     operation: Operation,
     salt: u64,
     expires_at_height: u64,
@@ -66,7 +66,8 @@ pub fn dev_sign(
     let public_key = dev_public(name)?;
     let transaction = Transaction {
         version: TRANSACTION_VERSION,
-        chain_id: chain_id.clone(),
+        chain_id: chain.chain_id.clone(),
+        genesis_hash: chain.genesis_hash,
         signer: public_key.account_id(),
         public_key,
         salt,
@@ -114,7 +115,8 @@ pub fn dev_genesis(
         });
     }
     let genesis = Genesis {
-        chain_id: ChainId::new(chain_id).map_err(|e| DevError(e.to_string()))?,
+        chain_id: lightclient::header::ChainId::new(chain_id)
+            .map_err(|e| DevError(e.to_string()))?,
         genesis_time_ms,
         validators,
         controllers: ControllerPolicy {

@@ -1,10 +1,11 @@
 //! The appliance node.
 //!
-//! Built so far: [`ledger`], the deterministic state machine every node runs over each block. It
-//! does no I/O; storage, consensus and the API drive it from outside. The node itself (fjall
-//! storage, Malachite consensus, HTTP API, console, attestor, IPFS publisher) arrives with the
-//! ledger-storage and federation issues.
+//! [`ledger`] is the deterministic state machine every node runs over each block; it does no
+//! I/O. Around it: [`chain`] and [`store`] (fjall), [`admission`] and [`mempool`] (what a node
+//! accepts from strangers, durably), [`consensus`] (Malachite), and [`node`] (the HTTP API,
+//! the mempool relay, the Mainstay attestor and the IPFS publisher).
 
+pub mod admission;
 pub mod chain;
 pub mod consensus;
 pub mod dev;

@@ -12,8 +12,9 @@ use anyhow::{Context, bail};
 use appliance::chain::Chain;
 use appliance::consensus::engine::ConsensusNode;
 use appliance::mempool::Mempool;
+use appliance::mempool::log::FjallMempoolLog;
 use appliance::node::actors::{ChainActor, MempoolActor, Metrics};
-use appliance::node::api::{ApiState, routes};
+use appliance::node::api::{ApiState, HealthLimits, json_errors, path_config, routes};
 use appliance::node::config::{HsmConfig, NodeConfig};
 use clap::{Parser, Subcommand};
 use lightclient::genesis::Genesis;
@@ -80,6 +81,53 @@ async fn open_signer(hsm: &HsmConfig) -> anyhow::Result<Arc<dyn Signer>> {
     })
 }
 
+/// Opens the validator key, waiting for an HSM that does not answer yet (capped back-off,
+/// logged once and then every 30 s): a node started while its HSM is away comes up when the HSM
+/// does, instead of exiting.
+async fn open_signer_patiently(hsm: &HsmConfig) -> anyhow::Result<Arc<dyn Signer>> {
+    let mut delay = std::time::Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    let mut last_report: Option<std::time::Instant> = None;
+    loop {
+        match open_signer(hsm).await {
+            Ok(signer) => {
+                if last_report.is_some() {
+                    tracing::info!(
+                        waited_ms = started.elapsed().as_millis(),
+                        "validator key opened"
+                    );
+                }
+                return Ok(signer);
+            }
+            // A wrong PIN is never retried (tokens lock after a few), nor is a missing key.
+            Err(e) if !is_transient(&e) => {
+                return Err(e.context("opening the validator key in the HSM"));
+            }
+            Err(e) => {
+                if last_report.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(30)) {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot open the validator key in the HSM yet; retrying");
+                    last_report = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(delay).await;
+                delay = delay
+                    .saturating_mul(2)
+                    .min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn is_transient(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<signer::SignerError>(),
+        Some(
+            signer::SignerError::Unavailable { .. }
+                | signer::SignerError::YubiHsm(_)
+                | signer::SignerError::Task(_)
+        )
+    )
+}
+
 fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, Genesis)> {
     let config = NodeConfig::load(config)?;
     let bytes = std::fs::read(&config.genesis)
@@ -141,14 +189,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let (config, genesis) = load(&config_path)?;
     appliance::consensus::engine::check_addresses(&config.consensus)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let hsm = open_signer(&config.hsm)
-        .await
-        .context("opening the validator key in the HSM")?;
+    let hsm = open_signer_patiently(&config.hsm).await?;
     let address = hsm.public_key().validator_address();
     if genesis.validators.get(&address).is_none() {
         tracing::warn!(key = %hsm.public_key(), "this node's key is not in the genesis validator set: it follows the chain without voting");
@@ -164,10 +216,24 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     )?;
     tracing::info!(chain = %genesis.chain_id, height = chain.height(), validator = %address, "chain opened");
     let start_height = chain.height();
-    let metrics = Arc::new(Metrics::default());
-    metrics
-        .height
-        .store(chain.height(), std::sync::atomic::Ordering::SeqCst);
+    let metrics = Arc::new(Metrics::starting(chain.height(), now_ms()));
+
+    // Every transaction answered 202 is in this log; those not yet included come back.
+    let log = FjallMempoolLog::open(&config.data_dir.join("mempool"))
+        .context("opening the mempool log")?;
+    let (mempool_actor, restored) = MempoolActor::restore(
+        Mempool::new(genesis.binding()?, config.mempool),
+        Box::new(log),
+        chain.height(),
+        |txid| matches!(chain.store().find_transaction(txid), Ok(Some(_))),
+    )?;
+    if restored.admitted > 0 || restored.dropped > 0 {
+        tracing::info!(
+            restored = restored.admitted,
+            dropped = restored.dropped,
+            "mempool restored from its log"
+        );
+    }
 
     // SyncArbiter builds its actor from a factory; with one thread it is called once.
     let store = chain.store().clone();
@@ -176,10 +242,10 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         let chain = chain_slot.lock().ok().and_then(|mut slot| slot.take());
         ChainActor::new(chain.unwrap_or_else(|| unreachable!("the chain actor is started once")))
     });
-    let mempool_config = config.mempool;
-    let chain_id = genesis.chain_id.clone();
+    let mempool_slot = std::sync::Mutex::new(Some(mempool_actor));
     let mempool_addr = SyncArbiter::start(1, move || {
-        MempoolActor::new(Mempool::new(chain_id.clone(), mempool_config))
+        let actor = mempool_slot.lock().ok().and_then(|mut slot| slot.take());
+        actor.unwrap_or_else(|| unreachable!("the mempool actor is started once"))
     });
     // Malachite runs on a runtime of its own, so that consensus timing never waits on the
     // API's or the actors' threads. If it stops, the node stops: a supervisor restarts it and
@@ -236,18 +302,30 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         tracing::info!(api = %settings.api, "publishing mapping versions to IPFS");
         actix_web::rt::spawn(publisher.run());
     }
+    appliance::node::relay::spawn(&config.relay, &mempool_addr, &metrics);
+    let block_interval_ms = config
+        .blocks
+        .interval_ms
+        .max(config.consensus.idle_block_ms)
+        .max(1);
     let state = ApiState {
         chain: chain_addr,
         mempool: mempool_addr,
         metrics,
         draft_signatures: Arc::default(),
+        health: HealthLimits {
+            stall_after_ms: block_interval_ms.saturating_mul(config.health.stall_intervals),
+            quorum_nodes: genesis.validators.quorum_size(),
+        },
     };
     let listen = config.api.listen;
     tracing::info!(%listen, "API listening");
     actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(json_errors())
             .app_data(actix_web::web::Data::new(state.clone()))
             .app_data(actix_web::web::PayloadConfig::new(4 * 1024 * 1024))
+            .app_data(path_config())
             .configure(routes)
     })
     .bind(listen)

@@ -56,7 +56,12 @@ pub fn parse_amount(text: &str, precision: u8) -> Result<u128, AmountError> {
     if text.starts_with('-') {
         return Err(AmountError::Negative(owned()));
     }
-    if text.contains(['e', 'E']) {
+    // Only a number written with an exponent is called one ("five" is simply not digits).
+    if text.contains(['e', 'E'])
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'e' | 'E' | '.' | '+' | '-'))
+    {
         return Err(AmountError::Exponent(owned()));
     }
     let (int_part, frac_part) = match text.split_once('.') {

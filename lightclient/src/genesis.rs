@@ -164,6 +164,14 @@ impl Genesis {
         Ok(tagged_hash(tags::GENESIS, &self.canonical_bytes()?))
     }
 
+    /// The chain binding every transaction of this chain carries.
+    pub fn binding(&self) -> Result<crate::tx::ChainBinding, GenesisError> {
+        Ok(crate::tx::ChainBinding {
+            chain_id: self.chain_id.clone(),
+            genesis_hash: self.hash()?,
+        })
+    }
+
     /// The mapping in force before any update: sequence 0, no holdings, no signatures (genesis
     /// itself is trusted).
     pub fn initial_mapping(&self) -> Result<Mapping, MappingError> {

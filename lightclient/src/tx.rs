@@ -209,7 +209,7 @@ struct_codec!(LimitRule {
 /// The decision on a reviewable request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
-#[non_exhaustive]
+// Exhaustive for the same reason as `Operation`: a wire-format enum the ledger must handle whole.
 pub enum Decision {
     /// Carry the request out.
     Approve {},
@@ -236,9 +236,12 @@ mod hex_bytes {
 }
 
 /// Every ledger operation. The tag bytes are part of the wire format and never reused.
+///
+/// Deliberately exhaustive: a new operation is a protocol change (a new transaction version),
+/// and every match over operations (the ledger, fees, names) must fail to compile until it
+/// handles it, rather than fall into an "unsupported" wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
 pub enum Operation {
     /// An asset holder registers a token holder, carrying the holder's signature over the asset
     /// holder's challenge ([`registration_digest`]); the holder is linked to the signing asset
@@ -491,8 +494,19 @@ pub fn registration_digest(
     tagged_hash(tags::REGISTRATION_CHALLENGE, &bytes)
 }
 
-/// The transaction version this code writes and accepts.
-pub const TRANSACTION_VERSION: u16 = 1;
+/// The transaction version this code writes and accepts. Version 2 added `genesis_hash`.
+pub const TRANSACTION_VERSION: u16 = 2;
+
+/// The chain a transaction is for: its human-readable id and the hash of its genesis file. Two
+/// development chains may share an id; they never share a genesis hash, so a transaction signed
+/// for one is refused by the other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChainBinding {
+    /// The chain id.
+    pub chain_id: ChainId,
+    /// The genesis hash ([`crate::genesis::Genesis::hash`]).
+    pub genesis_hash: Hash32,
+}
 
 /// An unsigned transaction.
 ///
@@ -506,6 +520,9 @@ pub struct Transaction {
     pub version: u16,
     /// The chain it is valid on.
     pub chain_id: ChainId,
+    /// The genesis hash of that chain: binds the transaction to one chain even where two share
+    /// a chain id.
+    pub genesis_hash: Hash32,
     /// The acting account.
     pub signer: AccountId,
     /// The key that signs; must be `signer`'s current key (carried so that the signature can be
@@ -523,6 +540,7 @@ impl Encode for Transaction {
     fn encode(&self, out: &mut Vec<u8>) {
         self.version.encode(out);
         self.chain_id.encode(out);
+        self.genesis_hash.encode(out);
         self.signer.encode(out);
         self.public_key.encode(out);
         self.salt.encode(out);
@@ -536,6 +554,7 @@ impl Decode for Transaction {
         Ok(Transaction {
             version: expect_version(reader, "transaction", TRANSACTION_VERSION)?,
             chain_id: Decode::decode(reader)?,
+            genesis_hash: Decode::decode(reader)?,
             signer: Decode::decode(reader)?,
             public_key: Decode::decode(reader)?,
             salt: Decode::decode(reader)?,
@@ -546,6 +565,14 @@ impl Decode for Transaction {
 }
 
 impl Transaction {
+    /// The chain this transaction is bound to.
+    pub fn binding(&self) -> ChainBinding {
+        ChainBinding {
+            chain_id: self.chain_id.clone(),
+            genesis_hash: self.genesis_hash,
+        }
+    }
+
     /// The transaction id, which is also the digest the signer signs: the tagged hash of the
     /// canonical unsigned encoding.
     pub fn txid(&self) -> Hash32 {

@@ -104,6 +104,23 @@ impl ValidatorSet {
         u128::from(power) * 3 > u128::from(self.total_power) * 2
     }
 
+    /// The fewest validators whose power together is a quorum (the most powerful first): how
+    /// many must be up and connected for blocks to be made.
+    pub fn quorum_size(&self) -> u64 {
+        let mut powers: Vec<u64> = self.validators.iter().map(|v| v.voting_power).collect();
+        powers.sort_unstable_by(|a, b| b.cmp(a));
+        let mut power = 0u64;
+        let mut count = 0u64;
+        for p in powers {
+            if self.is_quorum(power) {
+                break;
+            }
+            power = power.saturating_add(p);
+            count = count.saturating_add(1);
+        }
+        count
+    }
+
     /// The tagged hash of the canonical encoding; headers commit to it.
     pub fn hash(&self) -> Hash32 {
         tagged_hash(tags::VALIDATOR_SET, &self.to_bytes())

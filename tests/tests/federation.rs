@@ -145,8 +145,12 @@ impl NodeProcess {
     }
 
     fn height(&self) -> Option<u64> {
+        // /ready answers 503 while the node is not ready (a halted chain, no quorum), and gives
+        // the height either way.
         let (status, body) = http(self.api, "GET", "/ready", None)?;
-        (status == 200).then(|| body["height"].as_u64()).flatten()
+        matches!(status, 200 | 503)
+            .then(|| body["height"].as_u64())
+            .flatten()
     }
 
     fn header(&self, height: u64) -> Option<BlockHeader> {
@@ -260,12 +264,19 @@ impl Federation {
         let genesis_path = dir.path().join("genesis.json");
         std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
         let p2p: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+        let apis: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
         let mut nodes = Vec::new();
         for (i, (label, token)) in tokens.into_iter().enumerate() {
             let signer::pin::PinSource::File(pin) = token.pin.clone() else {
                 unreachable!("test tokens keep their PIN in a file")
             };
-            let api = free_port();
+            let api = apis[i];
+            let relay: Vec<String> = apis
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, port)| format!("\"http://127.0.0.1:{port}\""))
+                .collect();
             let peers: Vec<String> = p2p
                 .iter()
                 .enumerate()
@@ -280,10 +291,12 @@ impl Federation {
                      [api]\nlisten = \"127.0.0.1:{api}\"\n\
                      [blocks]\ninterval_ms = 100\nmax_transactions = 1000\nmax_bytes = 1000000\nsnapshot_every = 10\n\
                      [consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{port}\"\npeers = [{peers}]\npropose_timeout_ms = 1000\nidle_block_ms = 300\n\
+                     [relay]\npeers = [{relay}]\n\
                      [hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {DEFAULT_MODULE:?}\ntoken_label = {label:?}\npin = {{ file = {pin:?} }}\n",
                     data = dir.path().join(format!("node-{i}")),
                     port = p2p[i],
                     peers = peers.join(", "),
+                    relay = relay.join(", "),
                 ) + &extra(i),
             )
             .unwrap();
@@ -335,7 +348,14 @@ impl Federation {
 
     fn sign(&mut self, name: &str, operation: Operation) -> SignedTransaction {
         self.salt += 1;
-        dev_sign(name, &self.genesis.chain_id, operation, self.salt, 5_000).unwrap()
+        dev_sign(
+            name,
+            &self.genesis.binding().unwrap(),
+            operation,
+            self.salt,
+            5_000,
+        )
+        .unwrap()
     }
 
     fn wait_committed(&self, node: usize, txid: &str) -> u64 {

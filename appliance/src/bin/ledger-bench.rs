@@ -27,7 +27,8 @@ use lightclient::header::ChainId;
 use lightclient::keys::{PublicKey, Signature, ValidatorAddress};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{
-    BackingKind, KycState, Operation, Role, SignedTransaction, TRANSACTION_VERSION, Transaction,
+    BackingKind, ChainBinding, KycState, Operation, Role, SignedTransaction, TRANSACTION_VERSION,
+    Transaction,
 };
 use lightclient::validator::{Validator, ValidatorSet};
 
@@ -124,7 +125,7 @@ fn genesis(holders: u32) -> anyhow::Result<Genesis> {
 
 struct Signer {
     keys: Vec<(SigningKey, PublicKey)>,
-    chain: ChainId,
+    chain: ChainBinding,
     salt: u64,
 }
 
@@ -142,7 +143,8 @@ impl Signer {
         self.salt += 1;
         let transaction = Transaction {
             version: TRANSACTION_VERSION,
-            chain_id: self.chain.clone(),
+            chain_id: self.chain.chain_id.clone(),
+            genesis_hash: self.chain.genesis_hash,
             signer: public_key.account_id(),
             public_key: *public_key,
             salt: self.salt,
@@ -169,7 +171,7 @@ fn main() -> anyhow::Result<()> {
         keys: (0..FIRST_HOLDER + args.holders)
             .map(|i| Ok((key(i)?, public(&key(i)?)?)))
             .collect::<anyhow::Result<_>>()?,
-        chain: genesis.chain_id.clone(),
+        chain: genesis.binding()?,
         salt: 0,
     };
     let check = if args.no_verify {

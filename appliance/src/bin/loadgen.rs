@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
         &std::fs::read(&args.genesis)
             .with_context(|| format!("reading {}", args.genesis.display()))?,
     )?;
-    let chain = genesis.chain_id;
+    let chain = genesis.binding()?;
     let usdx = asset_id_for_code("USDX");
     let first = args.nodes[0];
     let run = sha256(
@@ -158,7 +158,7 @@ fn main() -> anyhow::Result<()> {
         let name = holder(i);
         let public_key = dev_public(&name)?;
         let challenge = sha256(name.as_bytes());
-        let digest = registration_digest(&chain, &bank, &challenge);
+        let digest = registration_digest(&chain.chain_id, &bank, &challenge);
         let (sig, _) =
             appliance::dev::dev_key(&name)?.sign_prehash_recoverable(digest.as_bytes())?;
         let holder_signature = lightclient::Signature::from(sig).normalize_s()?;

@@ -193,6 +193,9 @@ impl App {
                 ..
             } => {
                 tracing::debug!(%height, %round, %proposer, "round started");
+                self.metrics
+                    .round
+                    .store(round.as_i64().try_into().unwrap_or(0), Ordering::SeqCst);
                 if height.0 != self.current_height {
                     self.current_height = height.0;
                     self.streams.clear();
@@ -652,6 +655,7 @@ impl App {
 fn record(metrics: &Metrics, block: &StoredBlock) {
     metrics.height.store(block.header.height, Ordering::SeqCst);
     metrics.blocks.fetch_add(1, Ordering::SeqCst);
+    metrics.last_commit_ms.store(now_ms(), Ordering::SeqCst);
     let refused = block.receipts.iter().filter(|r| r.code != 0).count() as u64;
     metrics
         .refused_in_blocks

@@ -130,6 +130,26 @@ pub struct ConsensusNode {
     pub start_height: u64,
 }
 
+/// Keeps `metrics.peers` at the number of consensus peers connected, for `/ready` and
+/// `/metrics`.
+async fn count_peers(
+    requests: tokio::sync::mpsc::Sender<malachitebft_app_channel::NetworkRequest>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        match malachitebft_app_channel::NetworkRequest::dump_state(&requests).await {
+            Ok(Some(dump)) => metrics.peers.store(
+                u64::try_from(dump.peers.len()).unwrap_or(u64::MAX),
+                std::sync::atomic::Ordering::SeqCst,
+            ),
+            Ok(None) => {}
+            Err(_) if requests.is_closed() => return,
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Starts the engine and runs the application loop until either stops. Returns only on failure.
 pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
     let public_key = node.signer.public_key();
@@ -168,6 +188,7 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
         chain_id.clone(),
         Arc::clone(&node.signer),
         Arc::clone(&node.identity_signer),
+        Arc::clone(&node.metrics),
     );
     let proof = signer
         .sign_validator_proof(
@@ -228,6 +249,10 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
     .await
     .map_err(|e| EngineError::Start(format!("{e:#}")))?;
     tracing::info!(%peer_id, listen = %node.settings.listen, peers = node.settings.peers.len(), "consensus engine started");
+    tokio::spawn(count_peers(
+        channels.net_requests.clone(),
+        Arc::clone(&node.metrics),
+    ));
 
     let timeouts = LinearTimeouts {
         propose: Duration::from_millis(node.settings.propose_timeout_ms),

@@ -3,6 +3,7 @@
 //! messages at one (height, round, step).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lightclient::hash::{Hash32, tagged_hash, tags};
@@ -16,16 +17,23 @@ use signer::SignerError;
 use signer::watermark::{Position, Step, WatermarkedSigner};
 
 use super::context::{Ctx, Proposal, Vote};
+use crate::node::actors::Metrics;
 
 /// Attempts at one signature before the error is handed to the engine (which then stops: a
 /// validator that cannot sign is better restarted than half-alive).
-const SIGN_ATTEMPTS: u32 = 5;
+/// First wait before asking the HSM again.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+/// Longest wait between attempts.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How often a long outage is logged again.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 /// Signs consensus messages in the HSM.
 pub struct HsmSigner {
     chain_id: ChainId,
     consensus: Arc<WatermarkedSigner>,
     identity: Arc<dyn signer::Signer>,
+    metrics: Arc<Metrics>,
 }
 
 impl HsmSigner {
@@ -35,30 +43,51 @@ impl HsmSigner {
         chain_id: ChainId,
         consensus: Arc<WatermarkedSigner>,
         identity: Arc<dyn signer::Signer>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         HsmSigner {
             chain_id,
             consensus,
             identity,
+            metrics,
         }
     }
 
+    /// Signs at `position`, waiting out an HSM that does not answer for as long as it takes
+    /// (capped back-off), so that a validator whose HSM is away stays up and votes again when it
+    /// returns. Only the watermark's refusals (a regression or an equivocation) are final.
     async fn sign_with_retry(
         &self,
         position: Position,
         digest: &Hash32,
     ) -> Result<Signature, SignerError> {
-        let mut delay = Duration::from_millis(50);
-        let mut attempt = 1;
+        let mut delay = RETRY_FIRST;
+        let mut failed_since: Option<std::time::Instant> = None;
+        let mut last_report = std::time::Instant::now();
         loop {
             match self.consensus.sign_at(position, digest).await {
-                Err(SignerError::Unavailable { reason }) if attempt < SIGN_ATTEMPTS => {
-                    tracing::warn!(%reason, attempt, "HSM unavailable, retrying the signature");
+                Err(e @ SignerError::Watermark(_)) => return Err(e),
+                Err(e) => {
+                    self.metrics.hsm_errors.fetch_add(1, Ordering::SeqCst);
+                    self.metrics.hsm_available.store(false, Ordering::SeqCst);
+                    let since = *failed_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() < RETRY_FIRST || last_report.elapsed() >= REPORT_EVERY {
+                        tracing::warn!(error = %e, height = position.height, waited_ms = since.elapsed().as_millis(), "HSM not answering; waiting for it to sign");
+                        last_report = std::time::Instant::now();
+                    }
                     tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2);
-                    attempt = attempt.saturating_add(1);
+                    delay = delay.saturating_mul(2).min(RETRY_MAX);
                 }
-                other => return other,
+                Ok(signature) => {
+                    if let Some(since) = failed_since {
+                        tracing::info!(
+                            waited_ms = since.elapsed().as_millis(),
+                            "HSM answering again"
+                        );
+                    }
+                    self.metrics.hsm_available.store(true, Ordering::SeqCst);
+                    return Ok(signature);
+                }
             }
         }
     }

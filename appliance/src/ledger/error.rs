@@ -2,6 +2,7 @@
 //! transaction's receipt.
 
 use lightclient::hash::Hash32;
+use lightclient::header::ChainId;
 use lightclient::keys::{AccountId, AssetId};
 use lightclient::tx::{KycState, Role};
 
@@ -272,11 +273,19 @@ pub enum LedgerError {
         /// The item.
         serial: String,
     },
+    /// The transaction is bound to another chain: another chain id or another genesis.
+    #[error("transaction is for chain {chain_id} with genesis {genesis_hash}, not this one")]
+    WrongChain {
+        /// The transaction's chain id.
+        chain_id: ChainId,
+        /// The transaction's genesis hash.
+        genesis_hash: Hash32,
+    },
 }
 
 /// The name of a receipt code, for people reading receipts.
 pub fn code_name(code: u32) -> &'static str {
-    const NAMES: [&str; 47] = [
+    const NAMES: [&str; 48] = [
         "applied",
         "unknown_signer",
         "wrong_key",
@@ -324,6 +333,7 @@ pub fn code_name(code: u32) -> &'static str {
         "burn_not_redeemed",
         "mapped_total_mismatch",
         "item_not_requested",
+        "wrong_chain",
     ];
     usize::try_from(code)
         .ok()
@@ -382,6 +392,7 @@ impl LedgerError {
             LedgerError::BurnNotRedeemed { .. } => 44,
             LedgerError::MappedTotalMismatch { .. } => 45,
             LedgerError::ItemNotRequested { .. } => 46,
+            LedgerError::WrongChain { .. } => 47,
         }
     }
 }

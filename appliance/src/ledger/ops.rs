@@ -106,20 +106,7 @@ impl LedgerState {
     /// Executes one transaction whose signature the caller has checked: the signer must exist
     /// and the transaction's key must be its current key.
     pub fn execute(&mut self, tx: &Transaction, ctx: BlockContext) -> Result<(), LedgerError> {
-        if tx.chain_id != self.chain_id {
-            return Err(LedgerError::InvalidArgument(format!(
-                "transaction is for chain {}",
-                tx.chain_id
-            )));
-        }
-        let signer = self
-            .accounts
-            .get(&tx.signer)
-            .ok_or(LedgerError::UnknownSigner(tx.signer))?;
-        if signer.public_key != tx.public_key {
-            return Err(LedgerError::WrongKey(tx.signer));
-        }
-        let signer = signer.clone();
+        let signer = self.signer_of(tx)?.clone();
         match &tx.operation {
             Operation::RegisterHolder {
                 public_key,
@@ -203,8 +190,42 @@ impl LedgerState {
             Operation::PlaceOffer { .. } | Operation::CancelOffer { .. } => Err(
                 LedgerError::Unsupported("the internal exchange is not built yet"),
             ),
-            _ => Err(LedgerError::Unsupported("unknown operation")),
         }
+    }
+
+    /// The account that signs `tx`: the transaction must be bound to this chain, and its key
+    /// must be the signer's current key.
+    pub fn signer_of(&self, tx: &Transaction) -> Result<&Account, LedgerError> {
+        if tx.chain_id != self.chain_id || tx.genesis_hash != self.genesis_hash {
+            return Err(LedgerError::WrongChain {
+                chain_id: tx.chain_id.clone(),
+                genesis_hash: tx.genesis_hash,
+            });
+        }
+        let signer = self
+            .accounts
+            .get(&tx.signer)
+            .ok_or(LedgerError::UnknownSigner(tx.signer))?;
+        if signer.public_key != tx.public_key {
+            return Err(LedgerError::WrongKey(tx.signer));
+        }
+        Ok(signer)
+    }
+
+    /// Whether a transaction may enter the mempool as far as the state says: bound to this
+    /// chain, signed by a registered, unbanned account with its current key, and not already
+    /// included. (Registration of a new holder is signed by its asset holder, so this admits it.)
+    /// A block may still refuse it later, with a receipt, if the state changes first.
+    pub fn admits(&self, tx: &SignedTransaction) -> Result<(), LedgerError> {
+        let signer = self.signer_of(&tx.transaction)?;
+        if signer.kyc == KycState::Banned {
+            return Err(LedgerError::Banned(signer.id));
+        }
+        let txid = tx.txid();
+        if self.seen_txids.contains_key(&txid) {
+            return Err(LedgerError::AlreadyIncluded(txid));
+        }
+        Ok(())
     }
 
     pub(super) fn require(&self, signer: &Account, roles: &[Role]) -> Result<(), LedgerError> {
@@ -863,7 +884,6 @@ impl LedgerState {
                     reason: reason.clone(),
                 }
             }
-            _ => return Err(LedgerError::Unsupported("unknown decision")),
         };
         plan.commit(self);
         if let Some(request) = self.requests.get_mut(&request_id) {
@@ -961,7 +981,6 @@ pub fn operation_name(operation: &Operation) -> &'static str {
         Operation::SetLimit { .. } => "set_limit",
         Operation::PlaceOffer { .. } => "place_offer",
         Operation::CancelOffer { .. } => "cancel_offer",
-        _ => "unknown",
     }
 }
 

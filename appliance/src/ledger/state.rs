@@ -262,6 +262,7 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerState {
     pub(crate) chain_id: ChainId,
+    pub(crate) genesis_hash: Hash32,
     pub(crate) controllers: ControllerPolicy,
     pub(crate) accounts: BTreeMap<AccountId, Account>,
     pub(crate) keys: BTreeMap<PublicKey, AccountId>,
@@ -286,10 +287,11 @@ pub struct LedgerState {
 }
 
 impl LedgerState {
-    /// The state genesis describes.
-    pub fn from_genesis(genesis: &Genesis) -> Self {
+    /// The state genesis describes; `genesis_hash` is its hash ([`Genesis::hash`]).
+    pub fn from_genesis(genesis: &Genesis, genesis_hash: Hash32) -> Self {
         let mut state = LedgerState {
             chain_id: genesis.chain_id.clone(),
+            genesis_hash,
             controllers: genesis.controllers.clone(),
             accounts: BTreeMap::new(),
             keys: BTreeMap::new(),
@@ -357,6 +359,14 @@ impl LedgerState {
     /// The chain.
     pub fn chain_id(&self) -> &ChainId {
         &self.chain_id
+    }
+
+    /// The chain binding this state's transactions must carry.
+    pub fn binding(&self) -> lightclient::tx::ChainBinding {
+        lightclient::tx::ChainBinding {
+            chain_id: self.chain_id.clone(),
+            genesis_hash: self.genesis_hash,
+        }
     }
 
     /// An account.

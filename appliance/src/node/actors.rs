@@ -2,7 +2,7 @@
 //! block execution and signature checks are CPU work that must not stall the actix system
 //! thread serving the API.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use actix::prelude::*;
 use lightclient::certificate::CommitCertificate;
@@ -11,6 +11,7 @@ use lightclient::tx::SignedTransaction;
 
 use crate::chain::{BlockInput, Chain, ChainError, PreparedBlock};
 use crate::ledger::SignatureCheck;
+use crate::mempool::log::{LogRecord, MempoolLog, MempoolLogError};
 use crate::mempool::{Mempool, MempoolError};
 use crate::store::StoredBlock;
 
@@ -75,15 +76,57 @@ impl Handler<Commit> for ChainActor {
     }
 }
 
-/// Owns the mempool.
+/// Owns the mempool and its durable log: a transaction is admitted only once its log record is
+/// on disk.
 pub struct MempoolActor {
     mempool: Mempool,
+    log: Box<dyn MempoolLog>,
+}
+
+/// What restoring the mempool from its log found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Records admitted again.
+    pub admitted: usize,
+    /// Records dropped: included in a block meanwhile, expired, or no longer admissible.
+    pub dropped: usize,
 }
 
 impl MempoolActor {
-    /// Wraps a mempool.
-    pub fn new(mempool: Mempool) -> Self {
-        MempoolActor { mempool }
+    /// Rebuilds the mempool from `log`: every record that is not `included` and still passes the
+    /// admission checks at `tip_height` is admitted again at its old position; the rest are
+    /// removed from the log.
+    pub fn restore(
+        mut mempool: Mempool,
+        mut log: Box<dyn MempoolLog>,
+        tip_height: u64,
+        included: impl Fn(&Hash32) -> bool,
+    ) -> Result<(Self, Restored), MempoolLogError> {
+        let mut restored = Restored::default();
+        let mut dropped = Vec::new();
+        for LogRecord { seq, local, tx } in log.load()? {
+            if included(&tx.txid()) {
+                dropped.push(seq);
+                continue;
+            }
+            match mempool.check(tx, tip_height) {
+                Ok(mut checked) => {
+                    checked.seq = seq;
+                    checked.local = local;
+                    mempool.insert(checked);
+                    restored.admitted = restored.admitted.saturating_add(1);
+                }
+                Err(_) => dropped.push(seq),
+            }
+        }
+        restored.dropped = dropped.len();
+        log.remove(&dropped)?;
+        Ok((MempoolActor { mempool, log }, restored))
+    }
+
+    /// The mempool it owns.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
     }
 }
 
@@ -91,17 +134,41 @@ impl Actor for MempoolActor {
     type Context = SyncContext<Self>;
 }
 
-/// Admits a transaction; the tip height bounds its expiry.
-pub struct Submit(pub SignedTransaction, pub u64);
+/// Why a submission was not admitted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// A mempool rule refused it.
+    #[error(transparent)]
+    Refused(#[from] MempoolError),
+    /// It could not be made durable (for instance the disk is full); nothing was admitted.
+    #[error(transparent)]
+    Log(#[from] MempoolLogError),
+}
+
+/// Admits a transaction.
+pub struct Submit {
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// The tip height, which bounds its expiry.
+    pub tip_height: u64,
+    /// Whether a client sent it (true), or a peer relayed it.
+    pub local: bool,
+}
 
 impl Message for Submit {
-    type Result = Result<Hash32, MempoolError>;
+    type Result = Result<Hash32, SubmitError>;
 }
 
 impl Handler<Submit> for MempoolActor {
-    type Result = Result<Hash32, MempoolError>;
+    type Result = Result<Hash32, SubmitError>;
     fn handle(&mut self, msg: Submit, _: &mut SyncContext<Self>) -> Self::Result {
-        self.mempool.submit(msg.0, msg.1)
+        let mut checked = self.mempool.check(msg.tx, msg.tip_height)?;
+        checked.local = msg.local;
+        self.log.append(checked.seq, checked.local, &checked.tx)?;
+        let txid = checked.txid;
+        self.mempool.insert(checked);
+        Ok(txid)
     }
 }
 
@@ -129,7 +196,11 @@ impl Message for Committed {
 impl Handler<Committed> for MempoolActor {
     type Result = Result<(), ()>;
     fn handle(&mut self, msg: Committed, _: &mut SyncContext<Self>) -> Self::Result {
-        self.mempool.remove_committed(msg.0.iter(), msg.1);
+        let removed = self.mempool.remove_committed(msg.0.iter(), msg.1);
+        // A record left behind is dropped when the log is next restored.
+        if let Err(e) = self.log.remove(&removed) {
+            tracing::warn!(error = %e, "could not remove committed transactions from the mempool log");
+        }
         Ok(())
     }
 }
@@ -149,4 +220,27 @@ pub struct Metrics {
     pub refused_at_entry: AtomicU64,
     /// Block production failures.
     pub production_errors: AtomicU64,
+    /// When this node last committed a block (or started), ms since the Unix epoch.
+    pub last_commit_ms: AtomicU64,
+    /// The consensus round in progress.
+    pub round: AtomicU64,
+    /// Signing attempts the HSM failed (each retry counts).
+    pub hsm_errors: AtomicU64,
+    /// Whether the HSM answered its last request.
+    pub hsm_available: AtomicBool,
+    /// Consensus peers connected.
+    pub peers: AtomicU64,
+    /// Transactions relayed to peers and acknowledged by them.
+    pub relayed: AtomicU64,
+}
+
+impl Metrics {
+    /// Fresh counters for a node that starts at `height` now, with its HSM answering.
+    pub fn starting(height: u64, now_ms: u64) -> Self {
+        let metrics = Metrics::default();
+        metrics.height.store(height, Ordering::SeqCst);
+        metrics.last_commit_ms.store(now_ms, Ordering::SeqCst);
+        metrics.hsm_available.store(true, Ordering::SeqCst);
+        metrics
+    }
 }

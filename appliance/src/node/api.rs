@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use lightclient::encoding::{Decode, Encode};
+use lightclient::encoding::Encode;
 use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
 use lightclient::mapping::{ControllerPolicy, Mapping};
@@ -15,11 +15,12 @@ use lightclient::merkle::InclusionProof;
 use lightclient::tx::SignedTransaction;
 use serde_json::{Value, json};
 
-use super::actors::{ChainActor, Inspect, MempoolActor, Metrics, Read, Submit};
+use super::actors::{ChainActor, Inspect, MempoolActor, Metrics, Read, Submit, SubmitError};
+use crate::admission::{decode_encoded, decode_submission};
 use crate::chain::Chain;
-use crate::ledger::code_name;
 use crate::ledger::draft::Draft;
 use crate::ledger::state_tree::StateKey;
+use crate::ledger::{LedgerError, code_name};
 use crate::mempool::{Mempool, MempoolError};
 use crate::store::{MappingVersion, Publication};
 
@@ -35,6 +36,17 @@ pub struct ApiState {
     /// Controller signatures posted for the current draft mapping (kept in memory: after a
     /// restart controllers post again).
     pub draft_signatures: Arc<std::sync::Mutex<DraftSignatures>>,
+    /// What `/ready` checks against.
+    pub health: HealthLimits,
+}
+
+/// The limits `/ready` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthLimits {
+    /// Not ready once no block has been committed for this long, ms.
+    pub stall_after_ms: u64,
+    /// Nodes (this one and its connected peers) needed for a quorum.
+    pub quorum_nodes: u64,
 }
 
 /// Signatures collected for one draft, identified by its signing digest.
@@ -46,6 +58,17 @@ pub struct DraftSignatures {
 
 fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": kind, "message": message.to_string() }))
+}
+
+/// An error answer that names the field to blame.
+fn field_error(
+    status: StatusCode,
+    kind: &str,
+    field: &str,
+    message: impl std::fmt::Display,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(json!({ "error": kind, "message": message.to_string(), "field": field }))
 }
 
 fn unavailable(message: impl std::fmt::Display) -> HttpResponse {
@@ -71,79 +94,231 @@ where
     T::Err: std::fmt::Display,
 {
     text.parse().map_err(|e| {
-        error(
+        field_error(
             StatusCode::BAD_REQUEST,
             "bad_request",
+            what,
             format!("{what}: {e}"),
         )
     })
 }
 
-/// The body of a submission: the transaction as JSON, or its canonical encoding in hex.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum SubmitBody {
-    Encoded { encoded: String },
-    Json(Box<SignedTransaction>),
+/// Why a transaction was not admitted, as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable error name.
+    pub kind: &'static str,
+    /// What was wrong.
+    pub message: String,
+    /// The field to blame, if one is.
+    pub field: Option<&'static str>,
+    /// Seconds to wait before retrying, when retrying can help.
+    pub retry_after: Option<u32>,
 }
 
-/// Decodes a submission body; every failure is a typed 400.
-pub fn parse_submission(body: &[u8]) -> Result<SignedTransaction, (String, String)> {
-    let parsed: SubmitBody = serde_json::from_slice(body).map_err(|e| {
-        (
-            "bad_request".to_string(),
-            format!("body is neither a transaction nor {{\"encoded\": hex}}: {e}"),
+impl Refusal {
+    fn new(status: StatusCode, kind: &'static str, message: impl std::fmt::Display) -> Self {
+        Refusal {
+            status,
+            kind,
+            message: message.to_string(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    fn field(self, field: &'static str) -> Self {
+        Refusal {
+            field: Some(field),
+            ..self
+        }
+    }
+
+    fn retry_after(self, seconds: u32) -> Self {
+        Refusal {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// Whether the transaction is already pending or included (a relay counts it delivered).
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self.kind, "duplicate" | "already_included")
+    }
+
+    fn response(&self) -> HttpResponse {
+        let mut body = json!({ "error": self.kind, "message": self.message });
+        if let (Some(field), Some(object)) = (self.field, body.as_object_mut()) {
+            object.insert("field".into(), json!(field));
+        }
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        response.json(body)
+    }
+}
+
+fn ledger_refusal(e: &LedgerError) -> Refusal {
+    let kind = code_name(e.code());
+    match e {
+        LedgerError::WrongChain { .. } => {
+            Refusal::new(StatusCode::BAD_REQUEST, kind, e).field("transaction.genesis_hash")
+        }
+        LedgerError::AlreadyIncluded(_) => Refusal::new(StatusCode::CONFLICT, kind, e),
+        LedgerError::WrongKey(_) => {
+            Refusal::new(StatusCode::FORBIDDEN, kind, e).field("transaction.public_key")
+        }
+        _ => Refusal::new(StatusCode::FORBIDDEN, kind, e).field("transaction.signer"),
+    }
+}
+
+fn mempool_refusal(e: &SubmitError) -> Refusal {
+    let refused = |kind, field| Refusal::new(StatusCode::BAD_REQUEST, kind, e).field(field);
+    match e {
+        SubmitError::Refused(refusal) => match refusal {
+            MempoolError::Full { .. } => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", e).retry_after(1)
+            }
+            MempoolError::SignerShare { .. } => {
+                Refusal::new(StatusCode::TOO_MANY_REQUESTS, "signer_share", e)
+                    .field("transaction.signer")
+                    .retry_after(1)
+            }
+            MempoolError::Duplicate(_) => Refusal::new(StatusCode::CONFLICT, "duplicate", e),
+            MempoolError::TooLarge { .. } => {
+                Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e)
+            }
+            MempoolError::WrongChain { .. } => refused("wrong_chain", "transaction.genesis_hash"),
+            MempoolError::Expired { .. } => refused("expired", "transaction.expires_at_height"),
+            MempoolError::ExpiryTooFar { .. } => {
+                refused("expiry_too_far", "transaction.expires_at_height")
+            }
+            MempoolError::BadSignature(_) => refused("bad_signature", "signature"),
+        },
+        // Nothing was admitted: the client may retry here or at another node.
+        SubmitError::Log(_) => {
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "not_durable", e).retry_after(5)
+        }
+    }
+}
+
+/// The admission rule (ADR 0010), after decoding: bound to this chain, signed by a registered,
+/// unbanned account with its current key, not already included, then the mempool's own checks;
+/// admitted only once it is durable in the mempool log. `local` says whether a client (rather
+/// than a peer's relay) sent it.
+pub async fn admit(
+    state: &ApiState,
+    tx: SignedTransaction,
+    local: bool,
+) -> Result<Hash32, Refusal> {
+    let txid = tx.txid();
+    let checked = tx.clone();
+    let (tip, included, admits) = read(state, move |c| {
+        Ok((
+            c.height(),
+            c.store().find_transaction(&txid)?,
+            c.state().admits(&checked),
+        ))
+    })
+    .await
+    .map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the chain is not answering",
         )
+        .retry_after(1)
     })?;
-    match parsed {
-        SubmitBody::Json(tx) => Ok(*tx),
-        SubmitBody::Encoded { encoded } => {
-            let bytes = hex::decode(&encoded)
-                .map_err(|e| ("bad_request".to_string(), format!("encoded: {e}")))?;
-            SignedTransaction::from_bytes(&bytes)
-                .map_err(|e| ("bad_encoding".to_string(), e.to_string()))
+    if let Some((height, _)) = included {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "already_included",
+            format!("transaction {txid} is in block {height}"),
+        ));
+    }
+    admits.map_err(|e| ledger_refusal(&e))?;
+    match state
+        .mempool
+        .send(Submit {
+            tx,
+            tip_height: tip,
+            local,
+        })
+        .await
+    {
+        Ok(Ok(txid)) => Ok(txid),
+        Ok(Err(e)) => Err(mempool_refusal(&e)),
+        Err(e) => {
+            Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e).retry_after(1))
         }
     }
 }
 
 async fn submit(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
-    let tx = match parse_submission(&body) {
+    let tx = match decode_submission(&body) {
         Ok(tx) => tx,
-        Err((kind, message)) => return error(StatusCode::BAD_REQUEST, &kind, message),
-    };
-    let txid = tx.txid();
-    let (tip, included) = match read(&state, move |c| {
-        Ok((c.height(), c.store().find_transaction(&txid)?))
-    })
-    .await
-    {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if let Some((height, _)) = included {
-        return error(
-            StatusCode::CONFLICT,
-            "already_included",
-            format!("transaction {txid} is in block {height}"),
-        );
-    }
-    match state.mempool.send(Submit(tx, tip)).await {
-        Ok(Ok(txid)) => HttpResponse::Accepted().json(json!({ "txid": txid, "status": "pending" })),
-        Ok(Err(e)) => {
+        Err(e) => {
             state
                 .metrics
                 .refused_at_entry
                 .fetch_add(1, Ordering::SeqCst);
-            match e {
-                MempoolError::Full { .. } => HttpResponse::ServiceUnavailable()
-                    .insert_header(("Retry-After", "1"))
-                    .json(json!({ "error": "mempool_full", "message": e.to_string() })),
-                MempoolError::Duplicate(_) => error(StatusCode::CONFLICT, "duplicate", e),
-                other => error(StatusCode::BAD_REQUEST, "rejected", other),
-            }
+            return match e.field() {
+                Some(field) => field_error(StatusCode::BAD_REQUEST, e.kind(), field, &e),
+                None => error(StatusCode::BAD_REQUEST, e.kind(), &e),
+            };
         }
-        Err(e) => unavailable(e),
+    };
+    match admit(&state, tx, true).await {
+        Ok(txid) => HttpResponse::Accepted().json(json!({ "txid": txid, "status": "pending" })),
+        Err(refusal) => {
+            state
+                .metrics
+                .refused_at_entry
+                .fetch_add(1, Ordering::SeqCst);
+            refusal.response()
+        }
     }
+}
+
+/// A batch a peer relays: canonical encodings in hex.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayBody {
+    transactions: Vec<String>,
+}
+
+/// Transactions relayed by a peer's mempool: each passes the same decoding and admission rule
+/// as a client's, and is answered one by one (`accepted`, `duplicate` or `refused`).
+async fn relay(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
+    let batch: RelayBody = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => return field_error(StatusCode::BAD_REQUEST, "bad_field", "transactions", e),
+    };
+    let mut results = Vec::with_capacity(batch.transactions.len());
+    for encoded in &batch.transactions {
+        let outcome = match decode_encoded(encoded) {
+            Err(e) => json!({ "status": "refused", "error": e.kind(), "message": e.to_string() }),
+            Ok(tx) => {
+                let txid = tx.txid();
+                match admit(&state, tx, false).await {
+                    Ok(_) => json!({ "txid": txid, "status": "accepted" }),
+                    Err(r) if r.is_duplicate() => json!({ "txid": txid, "status": "duplicate" }),
+                    Err(r) if r.retry_after.is_some() => {
+                        // A full or failing mempool here: the peer keeps the rest and retries.
+                        return r.response();
+                    }
+                    Err(r) => {
+                        json!({ "txid": txid, "status": "refused", "error": r.kind, "message": r.message })
+                    }
+                }
+            }
+        };
+        results.push(outcome);
+    }
+    HttpResponse::Ok().json(json!({ "results": results }))
 }
 
 async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
@@ -285,8 +460,12 @@ async fn assets(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
-async fn block_part(state: web::Data<ApiState>, path: web::Path<(String, u64)>) -> HttpResponse {
+async fn block_part(state: web::Data<ApiState>, path: web::Path<(String, String)>) -> HttpResponse {
     let (part, height) = path.into_inner();
+    let height: u64 = match parse("height", &height) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     match read(&state, move |c| Ok(c.store().block(height)?)).await {
         Err(r) => r,
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown_block", format!("no block at height {height}")),
@@ -613,32 +792,167 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What readiness found: each reason the node is not ready.
+fn readiness(state: &ApiState) -> (u64, u64, Vec<String>) {
+    let m = &state.metrics;
+    let height = m.height.load(Ordering::SeqCst);
+    let since_commit = now_ms().saturating_sub(m.last_commit_ms.load(Ordering::SeqCst));
+    let mut reasons = Vec::new();
+    if since_commit > state.health.stall_after_ms {
+        reasons.push(format!(
+            "no block committed for {since_commit} ms (limit {} ms)",
+            state.health.stall_after_ms
+        ));
+    }
+    if !m.hsm_available.load(Ordering::SeqCst) {
+        reasons.push("the HSM is not answering".into());
+    }
+    let peers = m.peers.load(Ordering::SeqCst);
+    // This node and its connected peers must be a quorum for blocks to be made.
+    if peers.saturating_add(1) < state.health.quorum_nodes {
+        reasons.push(format!(
+            "{peers} consensus peers connected; a quorum needs {}",
+            state.health.quorum_nodes.saturating_sub(1)
+        ));
+    }
+    (height, since_commit, reasons)
+}
+
 async fn ready(state: web::Data<ApiState>) -> HttpResponse {
-    match read(&state, |c| Ok(c.height())).await {
-        Ok(height) => HttpResponse::Ok().json(json!({ "status": "ready", "height": height })),
-        Err(r) => r,
+    let (height, since_commit, reasons) = readiness(&state);
+    if reasons.is_empty() {
+        HttpResponse::Ok()
+            .json(json!({ "status": "ready", "height": height, "ms_since_commit": since_commit }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "error": "not_ready", "message": reasons.join("; "), "reasons": reasons,
+            "height": height, "ms_since_commit": since_commit,
+        }))
     }
 }
 
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let pending = state
+    let (pending, pending_bytes) = state
         .mempool
-        .send(Inspect(Box::new(|m: &Mempool| m.len())))
+        .send(Inspect(Box::new(|m: &Mempool| (m.len(), m.bytes()))))
         .await
         .ok()
         .and_then(Result::ok)
-        .unwrap_or(0);
+        .unwrap_or((0, 0));
     let m = &state.metrics;
-    let body = format!(
-        "# TYPE abt_height gauge\nabt_height {}\n# TYPE abt_blocks_committed_total counter\nabt_blocks_committed_total {}\n# TYPE abt_transactions_applied_total counter\nabt_transactions_applied_total {}\n# TYPE abt_transactions_refused_in_blocks_total counter\nabt_transactions_refused_in_blocks_total {}\n# TYPE abt_submissions_refused_total counter\nabt_submissions_refused_total {}\n# TYPE abt_block_production_errors_total counter\nabt_block_production_errors_total {}\n# TYPE abt_mempool_transactions gauge\nabt_mempool_transactions {}\n",
-        m.height.load(Ordering::SeqCst),
-        m.blocks.load(Ordering::SeqCst),
-        m.applied.load(Ordering::SeqCst),
-        m.refused_in_blocks.load(Ordering::SeqCst),
-        m.refused_at_entry.load(Ordering::SeqCst),
-        m.production_errors.load(Ordering::SeqCst),
-        pending,
-    );
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
+    let since_commit = now_ms().saturating_sub(load(&m.last_commit_ms));
+    let ready = readiness(&state).2.is_empty();
+    let series: [(&str, &str, &str, String); 16] = [
+        (
+            "abt_height",
+            "gauge",
+            "height of the tip",
+            load(&m.height).to_string(),
+        ),
+        (
+            "abt_round",
+            "gauge",
+            "consensus round in progress",
+            load(&m.round).to_string(),
+        ),
+        (
+            "abt_seconds_since_last_commit",
+            "gauge",
+            "seconds since this node last committed a block",
+            format!("{:.3}", since_commit as f64 / 1000.0),
+        ),
+        (
+            "abt_blocks_committed_total",
+            "counter",
+            "blocks committed by this process",
+            load(&m.blocks).to_string(),
+        ),
+        (
+            "abt_transactions_applied_total",
+            "counter",
+            "transactions applied",
+            load(&m.applied).to_string(),
+        ),
+        (
+            "abt_transactions_refused_in_blocks_total",
+            "counter",
+            "transactions refused inside blocks",
+            load(&m.refused_in_blocks).to_string(),
+        ),
+        (
+            "abt_submissions_refused_total",
+            "counter",
+            "submissions refused at entry",
+            load(&m.refused_at_entry).to_string(),
+        ),
+        (
+            "abt_block_production_errors_total",
+            "counter",
+            "block production failures",
+            load(&m.production_errors).to_string(),
+        ),
+        (
+            "abt_mempool_transactions",
+            "gauge",
+            "transactions waiting",
+            pending.to_string(),
+        ),
+        (
+            "abt_mempool_bytes",
+            "gauge",
+            "bytes of transactions waiting",
+            pending_bytes.to_string(),
+        ),
+        (
+            "abt_hsm_errors_total",
+            "counter",
+            "HSM signing attempts that failed",
+            load(&m.hsm_errors).to_string(),
+        ),
+        (
+            "abt_hsm_available",
+            "gauge",
+            "1 when the HSM answered its last request",
+            u8::from(m.hsm_available.load(Ordering::SeqCst)).to_string(),
+        ),
+        (
+            "abt_peers",
+            "gauge",
+            "consensus peers connected",
+            load(&m.peers).to_string(),
+        ),
+        (
+            "abt_relayed_total",
+            "counter",
+            "transactions relayed to peers and acknowledged",
+            load(&m.relayed).to_string(),
+        ),
+        (
+            "abt_ready",
+            "gauge",
+            "1 when /ready answers 200",
+            u8::from(ready).to_string(),
+        ),
+        (
+            "abt_up",
+            "gauge",
+            "1 while the API answers",
+            "1".to_string(),
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in series {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)
@@ -683,34 +997,102 @@ pub fn openapi_document() -> Value {
     })
 }
 
-/// Registers every route.
+async fn method_not_allowed(request: actix_web::HttpRequest) -> HttpResponse {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", request.method(), request.path()),
+    )
+}
+
+async fn not_found(request: actix_web::HttpRequest) -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {} {}", request.method(), request.path()),
+    )
+}
+
+/// Turns any error answer that is not already this API's JSON (from actix itself: a body too
+/// large, a malformed request) into `{"error", "message"}`.
+pub fn json_errors<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::dev::ServiceResponse;
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+    ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
+        let is_json = response
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(
+                response.map_into_left_body(),
+            ));
+        }
+        let status = response.status();
+        let kind = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            s if s.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        let message = response
+            .response()
+            .error()
+            .map_or_else(|| status.to_string(), ToString::to_string);
+        let (request, _) = response.into_parts();
+        let answer = error(status, kind, message);
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(request, answer).map_into_right_body(),
+        ))
+    })
+}
+
+/// A path parameter that does not parse: 400 naming the parameter.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| {
+        let message = e.to_string();
+        actix_web::error::InternalError::from_response(
+            e,
+            field_error(StatusCode::BAD_REQUEST, "bad_request", "path", message),
+        )
+        .into()
+    })
+}
+
+/// Registers every route. Each path answers 405 (JSON) to a method it does not serve, and an
+/// unknown path answers 404 (JSON).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi))
-        .route("/v1/transactions", web::post().to(submit))
-        .route("/v1/transactions/{txid}", web::get().to(transaction))
-        .route(
-            "/v1/transactions/{txid}/proof",
-            web::get().to(transaction_proof),
+    fn resource(path: &str) -> actix_web::Resource {
+        web::resource(path).default_service(web::to(method_not_allowed))
+    }
+    cfg.service(resource("/health").route(web::get().to(health)))
+        .service(resource("/ready").route(web::get().to(ready)))
+        .service(resource("/metrics").route(web::get().to(metrics)))
+        .service(resource("/openapi.json").route(web::get().to(openapi)))
+        .service(resource("/v1/transactions").route(web::post().to(submit)))
+        .service(resource("/v1/mempool/relay").route(web::post().to(relay)))
+        .service(resource("/v1/transactions/{txid}").route(web::get().to(transaction)))
+        .service(resource("/v1/transactions/{txid}/proof").route(web::get().to(transaction_proof)))
+        .service(resource("/v1/accounts/{account}").route(web::get().to(account)))
+        .service(resource("/v1/accounts/{account}/balances").route(web::get().to(balances)))
+        .service(resource("/v1/assets").route(web::get().to(assets)))
+        .service(
+            resource("/v1/{part:blocks|headers|certificates}/{height}")
+                .route(web::get().to(block_part)),
         )
-        .route("/v1/accounts/{account}", web::get().to(account))
-        .route("/v1/accounts/{account}/balances", web::get().to(balances))
-        .route("/v1/assets", web::get().to(assets))
-        .route(
-            "/v1/{part:blocks|headers|certificates}/{height}",
-            web::get().to(block_part),
+        .service(
+            resource("/v1/proofs/balance/{account}/{asset}").route(web::get().to(balance_proof)),
         )
-        .route(
-            "/v1/proofs/balance/{account}/{asset}",
-            web::get().to(balance_proof),
+        .service(resource("/v1/mapping").route(web::get().to(mapping)))
+        .service(
+            resource("/v1/mapping/draft")
+                .route(web::get().to(draft))
+                .route(web::post().to(post_draft_signatures)),
         )
-        .route("/v1/mapping", web::get().to(mapping))
-        .route("/v1/mapping/draft", web::get().to(draft))
-        .route("/v1/mapping/draft", web::post().to(post_draft_signatures))
-        .route("/v1/mappings", web::get().to(mapping_versions))
-        .route("/v1/mappings/{key}", web::get().to(mapping_bytes))
-        .route("/v1/attestations/latest", web::get().to(latest_attestation))
-        .route("/v1/attestations/{height}", web::get().to(attestation));
+        .service(resource("/v1/mappings").route(web::get().to(mapping_versions)))
+        .service(resource("/v1/mappings/{key}").route(web::get().to(mapping_bytes)))
+        .service(resource("/v1/attestations/latest").route(web::get().to(latest_attestation)))
+        .service(resource("/v1/attestations/{height}").route(web::get().to(attestation)))
+        .default_service(web::to(not_found));
 }

@@ -34,6 +34,29 @@ pub struct NodeConfig {
     /// Publication of every mapping version to IPFS (off when absent).
     #[serde(default)]
     pub ipfs: Option<IpfsSettings>,
+    /// Where admitted transactions are relayed (the other validators' APIs).
+    #[serde(default)]
+    pub relay: crate::node::relay::RelaySettings,
+    /// What `/ready` checks.
+    #[serde(default)]
+    pub health: HealthSettings,
+}
+
+/// What `/ready` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// Not ready once no block has been committed for this many block intervals (the longer of
+    /// `blocks.interval_ms` and `consensus.idle_block_ms`).
+    pub stall_intervals: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            stall_intervals: 10,
+        }
+    }
 }
 
 /// The IPFS daemon mapping versions are added to and pinned on.

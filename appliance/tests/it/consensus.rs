@@ -77,7 +77,7 @@ fn validators(count: u8) -> Validators {
             voting_power: 1,
         });
         signers.push((
-            HsmSigner::new(chain_id(), watermarked, soft),
+            HsmSigner::new(chain_id(), watermarked, soft, Arc::default()),
             Address(public_key.validator_address()),
         ));
     }

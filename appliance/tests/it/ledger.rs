@@ -856,5 +856,15 @@ fn every_error_code_has_its_name() {
         ),
         "fee_mismatch"
     );
-    assert_eq!(code_name(47), "unknown_code");
+    assert_eq!(
+        code_name(
+            LedgerError::WrongChain {
+                chain_id: chain(),
+                genesis_hash: lightclient::Hash32::ZERO
+            }
+            .code()
+        ),
+        "wrong_chain"
+    );
+    assert_eq!(code_name(48), "unknown_code");
 }

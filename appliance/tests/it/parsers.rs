@@ -1,7 +1,8 @@
 //! Every input parser of the node refuses garbage with a typed error and never panics.
 
-use appliance::node::api::parse_submission;
+use appliance::admission::{SubmissionError, decode_submission as parse_submission};
 use appliance::node::config::NodeConfig;
+use lightclient::encoding::DecodeError;
 use lightclient::encoding::Encode;
 use lightclient::tx::Operation;
 use proptest::prelude::*;
@@ -27,15 +28,103 @@ fn a_submission_is_a_json_transaction_or_its_hex_encoding() {
     );
     let encoded = format!("{{\"encoded\":\"{}\"}}", hex::encode(tx.to_bytes()));
     assert_eq!(parse_submission(encoded.as_bytes()), Ok(tx));
+    assert!(matches!(
+        parse_submission(b"{\"encoded\":\"zz\"}"),
+        Err(SubmissionError::BadHex(_))
+    ));
     assert_eq!(
-        parse_submission(b"{\"encoded\":\"zz\"}").unwrap_err().0,
-        "bad_request"
+        parse_submission(b"{\"encoded\":\"0002\"}"),
+        Err(SubmissionError::BadEncoding {
+            field: "encoded".into(),
+            source: DecodeError::UnexpectedEnd {
+                what: "chain id",
+                needed: 4,
+                remaining: 0
+            }
+        })
     );
+    assert!(matches!(
+        parse_submission(b"[]"),
+        Err(SubmissionError::BadField { .. })
+    ));
+    assert!(matches!(
+        parse_submission(b"{\"encoded\":\"00\",\"extra\":1}"),
+        Err(SubmissionError::BadField { field, .. }) if field == "extra"
+    ));
+}
+
+/// Finding: a JSON transaction with `"version": 2` was admitted (202) and then halted the chain,
+/// because validators decode a block's transactions with the binary decoder, which refuses it.
+/// Both forms now go through that decoder.
+#[test]
+fn a_json_transaction_of_an_unknown_version_is_refused_like_its_encoding() {
+    let mut w = World::new();
+    let mut tx = w.signed(
+        20,
+        Operation::Transfer {
+            to: id(21),
+            asset: usdx(),
+            amount: 5,
+            expected_fee: 0,
+        },
+        10,
+    );
+    tx.transaction.version = 3;
+    tx.signature = sign(&key(20), &tx.txid());
+    let expected = DecodeError::UnsupportedVersion {
+        what: "transaction",
+        version: 3,
+    };
     assert_eq!(
-        parse_submission(b"{\"encoded\":\"0001\"}").unwrap_err().0,
-        "bad_encoding"
+        parse_submission(serde_json::to_string(&tx).unwrap().as_bytes()),
+        Err(SubmissionError::BadEncoding {
+            field: "transaction.version".into(),
+            source: expected.clone(),
+        })
     );
-    assert_eq!(parse_submission(b"[]").unwrap_err().0, "bad_request");
+    let encoded = format!("{{\"encoded\":\"{}\"}}", hex::encode(tx.to_bytes()));
+    assert_eq!(
+        parse_submission(encoded.as_bytes()),
+        Err(SubmissionError::BadEncoding {
+            field: "encoded".into(),
+            source: expected,
+        })
+    );
+}
+
+/// Finding: a bad field answered "data did not match any variant of untagged enum `SubmitBody`".
+#[test]
+fn a_bad_field_in_a_json_transaction_is_named() {
+    let mut w = World::new();
+    let tx = w.signed(
+        20,
+        Operation::Transfer {
+            to: id(21),
+            asset: usdx(),
+            amount: 5,
+            expected_fee: 0,
+        },
+        10,
+    );
+    let mut value = serde_json::to_value(&tx).unwrap();
+    value["transaction"]["operation"]["amount"] = serde_json::json!("five");
+    let Err(SubmissionError::BadField { field, message }) =
+        parse_submission(value.to_string().as_bytes())
+    else {
+        panic!("a bad amount must be a BadField");
+    };
+    // Operations are internally tagged (`"type"`), so the path stops at the operation; the
+    // message names the amount.
+    assert_eq!(field, "transaction.operation", "{message}");
+    assert!(message.contains("\"five\""), "{message}");
+    let mut value = serde_json::to_value(&tx).unwrap();
+    value["transaction"]["salt"] = serde_json::json!(-1);
+    let Err(SubmissionError::BadField { field, .. }) =
+        parse_submission(value.to_string().as_bytes())
+    else {
+        panic!("a negative salt must be a BadField");
+    };
+    assert_eq!(field, "transaction.salt");
 }
 
 #[test]

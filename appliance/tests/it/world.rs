@@ -50,6 +50,8 @@ pub struct World {
     pub state: LedgerState,
     pub height: u64,
     salt: u64,
+    /// The genesis hash its transactions are bound to.
+    pub genesis_hash: Hash32,
 }
 
 pub fn id(seed: u8) -> AccountId {
@@ -105,14 +107,21 @@ pub fn genesis() -> Genesis {
     genesis
 }
 
+/// The hash of [`genesis`], computed once.
+pub fn genesis_hash() -> Hash32 {
+    static HASH: std::sync::OnceLock<Hash32> = std::sync::OnceLock::new();
+    *HASH.get_or_init(|| genesis().hash().unwrap())
+}
+
 impl World {
     pub fn new() -> World {
         let genesis = genesis();
         genesis.validate().unwrap();
         World {
-            state: LedgerState::from_genesis(&genesis),
+            state: LedgerState::from_genesis(&genesis, genesis_hash()),
             height: 1,
             salt: 0,
+            genesis_hash: genesis_hash(),
         }
     }
 
@@ -136,6 +145,7 @@ impl World {
         let tx = Transaction {
             version: TRANSACTION_VERSION,
             chain_id: chain(),
+            genesis_hash: self.genesis_hash,
             signer,
             public_key: public(signing),
             salt: self.salt,
@@ -155,6 +165,7 @@ impl World {
         let transaction = Transaction {
             version: TRANSACTION_VERSION,
             chain_id: chain(),
+            genesis_hash: self.genesis_hash,
             signer: id(seed),
             public_key: public(&key(seed)),
             salt: self.salt,

@@ -28,6 +28,11 @@ pub fn sign(key: &SigningKey, digest: &Hash32) -> Signature {
     Signature::from(sig).normalize_s().unwrap()
 }
 
+/// A fixed stand-in for a genesis hash, so transaction vectors do not depend on a genesis file.
+pub fn test_genesis_hash() -> Hash32 {
+    lightclient::hash::tagged_hash("ABT/test/genesis", b"vectors")
+}
+
 pub fn chain() -> ChainId {
     ChainId::new("abt-test-1").unwrap()
 }
@@ -160,6 +165,7 @@ pub fn transaction(operation: Operation) -> SignedTransaction {
     let transaction = Transaction {
         version: TRANSACTION_VERSION,
         chain_id: chain(),
+        genesis_hash: test_genesis_hash(),
         signer: public_key.account_id(),
         public_key,
         salt: 7,

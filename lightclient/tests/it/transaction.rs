@@ -44,18 +44,27 @@ fn txid_covers_the_transaction_not_the_signature() {
 fn unknown_operation_tag_and_version_are_refused() {
     let tx = transaction(transfer());
     let mut bytes = tx.to_bytes();
-    bytes[1] = 2; // version 2
+    bytes[1] = 1; // version 1, before the genesis binding
     assert_eq!(
         SignedTransaction::from_bytes(&bytes),
         Err(DecodeError::UnsupportedVersion {
             what: "transaction",
-            version: 2
+            version: 1
+        })
+    );
+    bytes[1] = 3;
+    assert_eq!(
+        SignedTransaction::from_bytes(&bytes),
+        Err(DecodeError::UnsupportedVersion {
+            what: "transaction",
+            version: 3
         })
     );
     let mut bytes = tx.to_bytes();
-    // version(2) + chain id (4 + 10) + signer(20) + key(33) + salt(8) + expiry(8) = 85: the tag.
-    assert_eq!(bytes[85], 12);
-    bytes[85] = 200;
+    // version(2) + chain id (4 + 10) + genesis hash (32) + signer(20) + key(33) + salt(8) +
+    // expiry(8) = 117: the tag.
+    assert_eq!(bytes[117], 12);
+    bytes[117] = 200;
     assert_eq!(
         SignedTransaction::from_bytes(&bytes),
         Err(DecodeError::UnknownTag {
@@ -96,4 +105,19 @@ fn every_operation_round_trips_through_binary_and_json() {
             "{json}"
         );
     }
+}
+
+#[test]
+fn a_transaction_is_bound_to_one_genesis() {
+    let tx = transaction(transfer());
+    let mut elsewhere = tx.clone();
+    elsewhere.transaction.genesis_hash = sha256(b"an earlier development genesis");
+    // Same chain id, other genesis: another txid, so the signature does not carry over.
+    assert_eq!(elsewhere.transaction.chain_id, tx.transaction.chain_id);
+    assert_ne!(elsewhere.txid(), tx.txid());
+    assert_eq!(elsewhere.verify_signature(), Err(KeyError::BadSignature));
+    assert_eq!(
+        tx.transaction.binding().genesis_hash,
+        tx.transaction.genesis_hash
+    );
 }
