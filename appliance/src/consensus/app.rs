@@ -444,6 +444,17 @@ impl App {
         }
         match self.execute(&block).await? {
             Ok(prepared) => {
+                // Durable before this node votes for it: if it crashes after the engine's WAL
+                // records the decision but before the block is stored, the restarted node finds
+                // the block here instead of holding a decision it cannot commit.
+                persist_proposal(
+                    &candidate_path(
+                        &self.settings.proposals_dir,
+                        header.height,
+                        &header.block_hash,
+                    ),
+                    &block,
+                )?;
                 self.candidates.insert(
                     header.block_hash,
                     Candidate {
@@ -520,8 +531,9 @@ impl App {
 
     async fn decided(&mut self, certificate: &mc::CommitCertificate<Ctx>) -> Result<(), AppError> {
         let height = certificate.height.0;
-        let Some(candidate) = self.candidates.remove(&certificate.value_id) else {
-            return Err(AppError::UnknownDecision(certificate.value_id, height));
+        let candidate = match self.candidates.remove(&certificate.value_id) {
+            Some(candidate) => candidate,
+            None => self.recover_candidate(certificate).await?,
         };
         let mut signatures: Vec<CommitSignature> = certificate
             .commit_signatures
@@ -570,6 +582,41 @@ impl App {
             "block committed"
         );
         Ok(())
+    }
+
+    /// The decided block from this node's durable copy of the candidates it validated (after a
+    /// restart the engine's WAL can replay a decision the store never received).
+    async fn recover_candidate(
+        &self,
+        certificate: &mc::CommitCertificate<Ctx>,
+    ) -> Result<Candidate, AppError> {
+        let height = certificate.height.0;
+        let unknown = || AppError::UnknownDecision(certificate.value_id, height);
+        // Candidates it received, and the blocks it proposed itself, are kept by height.
+        let prefix = format!("{height}-");
+        let proposal = std::fs::read_dir(&self.settings.proposals_dir)
+            .map_err(|_| unknown())?
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .filter_map(|entry| std::fs::read(entry.path()).ok())
+            .filter_map(|bytes| BlockProposal::from_bytes(&bytes).ok())
+            .find(|proposal| proposal.header.hash() == certificate.value_id)
+            .ok_or_else(unknown)?;
+        match self.execute(&proposal).await? {
+            Ok(prepared) => {
+                tracing::info!(height, hash = %certificate.value_id, "recovered the decided block from this node's candidates");
+                Ok(Candidate { prepared, proposal })
+            }
+            Err(reason) => {
+                tracing::error!(height, %reason, "the stored candidate of a decided block does not re-execute");
+                Err(unknown())
+            }
+        }
     }
 
     async fn decided_values(
@@ -679,6 +726,11 @@ fn proposal_path(dir: &Path, height: Height, round: Round) -> PathBuf {
         height.0,
         round.as_u32().unwrap_or(u32::MAX)
     ))
+}
+
+/// Where a validated candidate block is kept until its height is committed.
+fn candidate_path(dir: &Path, height: Height, hash: &Hash32) -> PathBuf {
+    dir.join(format!("{}-candidate-{hash}.block", height.0))
 }
 
 fn remove_proposals_up_to(dir: &Path, height: u64) {
