@@ -13,447 +13,19 @@
     missing_docs
 )]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use appliance::dev::{dev_genesis, dev_key, dev_public, dev_sign};
-use lightclient::certificate::CommitCertificate;
-use lightclient::encoding::Decode;
-use lightclient::genesis::{Genesis, asset_id_for_code};
+use appliance::dev::{dev_genesis, dev_key, dev_public};
+use lightclient::genesis::asset_id_for_code;
 use lightclient::hash::sha256;
-use lightclient::header::BlockHeader;
 use lightclient::keys::{AccountId, PublicKey};
-use lightclient::tx::{KycState, Operation, SignedTransaction, registration_digest};
+use lightclient::tx::Operation;
 use serde_json::Value;
 use signer::Signer;
 use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Signer, dev_test_token};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-const NODES: usize = 4;
-
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
-    let (status, body) = exchange(port, method, path, body.unwrap_or("").as_bytes())?;
-    let text = String::from_utf8_lossy(&body);
-    Some((
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned())),
-    ))
-}
-
-/// One HTTP/1.1 exchange with the exact body bytes both ways; `None` if the node does not answer.
-fn exchange(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "chunked replies are not expected here"
-    );
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, response[split + 4..].to_vec()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The `appliance` binary `cargo test --workspace` built next to this test.
-fn appliance_binary() -> PathBuf {
-    workspace_binary("appliance")
-}
-
-/// A binary of the workspace that `cargo test --workspace` built next to this test.
-fn workspace_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let test_exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/federation-<hash>: the binary sits in target/<profile>.
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| target.join("debug"));
-    let binary = profile_dir.join(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (deploy/test), which builds it",
-        binary.display()
-    );
-    binary
-}
-
-struct NodeProcess {
-    config: PathBuf,
-    log: PathBuf,
-    api: u16,
-    child: Option<Child>,
-}
-
-impl NodeProcess {
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "node already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(appliance_binary())
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "info,arc_malachitebft=warn,libp2p=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Waits for the process to exit by itself.
-    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-
-    fn height(&self) -> Option<u64> {
-        // /ready answers 503 while the node is not ready (a halted chain, no quorum), and gives
-        // the height either way.
-        let (status, body) = http(self.api, "GET", "/ready", None)?;
-        matches!(status, 200 | 503)
-            .then(|| body["height"].as_u64())
-            .flatten()
-    }
-
-    fn header(&self, height: u64) -> Option<BlockHeader> {
-        let (status, body) = http(self.api, "GET", &format!("/v1/headers/{height}"), None)?;
-        if status != 200 {
-            return None;
-        }
-        let bytes = hex_decode(body["encoded"].as_str()?);
-        Some(BlockHeader::from_bytes(&bytes).unwrap())
-    }
-
-    fn certificate(&self, height: u64) -> Option<CommitCertificate> {
-        let (status, body) = http(self.api, "GET", &format!("/v1/certificates/{height}"), None)?;
-        if status != 200 {
-            return None;
-        }
-        let bytes = hex_decode(body["encoded"].as_str()?);
-        Some(CommitCertificate::from_bytes(&bytes).unwrap())
-    }
-
-    fn submit(&self, tx: &SignedTransaction) -> String {
-        let (status, body) = http(
-            self.api,
-            "POST",
-            "/v1/transactions",
-            Some(&serde_json::to_string(tx).unwrap()),
-        )
-        .expect("node answers");
-        assert_eq!(status, 202, "{body}");
-        body["txid"].as_str().unwrap().to_string()
-    }
-
-    fn status_of(&self, txid: &str) -> Value {
-        http(self.api, "GET", &format!("/v1/transactions/{txid}"), None)
-            .map(|(_, body)| body)
-            .unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// Distinguishes the token labels of federations made by one test process.
-static FEDERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Tests here take turns: two federations at once would share two cores, so the tests that
-/// wait for a halt or a catch-up would measure the machine, not the nodes; and SoftHSM's file
-/// store aborts a process that enumerates tokens while another process creates one (seen as a
-/// node dying at start with `SlotManager::insertToken: Assertion failed`).
-fn one_federation_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-struct Federation {
-    nodes: Vec<NodeProcess>,
-    genesis: Genesis,
-    dir: tempfile::TempDir,
-    salt: u64,
-}
-
-impl Federation {
-    fn new() -> Self {
-        Self::with_extra_config(|_| String::new())
-    }
-
-    /// A federation whose node `i` gets `extra(i)` appended to its config file.
-    fn with_extra_config(extra: impl Fn(usize) -> String) -> Self {
-        let controllers: Vec<PublicKey> = (1..=3)
-            .map(|c| dev_public(&format!("controller-{c}")).unwrap())
-            .collect();
-        Self::build(&controllers, extra)
-    }
-
-    /// A federation with these mapping controllers (2 of them must sign).
-    fn build(controllers: &[PublicKey], extra: impl Fn(usize) -> String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // One SoftHSM token per validator, as each custodian has its own HSM.
-        let mut tokens = Vec::new();
-        let mut keys: Vec<PublicKey> = Vec::new();
-        for i in 1..=NODES {
-            let label = format!(
-                "fed-{}-{}-{i}",
-                std::process::id(),
-                FEDERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            );
-            let token = dev_test_token(&label).unwrap();
-            let key = runtime
-                .block_on(Pkcs11Signer::generate(token.clone(), "validator"))
-                .unwrap()
-                .public_key();
-            keys.push(key);
-            tokens.push((label, token));
-        }
-        let genesis = dev_genesis("abt-e2e-1", 1_700_000_000_000, &keys, controllers, 2).unwrap();
-        let genesis_path = dir.path().join("genesis.json");
-        std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
-        let p2p: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
-        let apis: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
-        let mut nodes = Vec::new();
-        for (i, (label, token)) in tokens.into_iter().enumerate() {
-            let signer::pin::PinSource::File(pin) = token.pin.clone() else {
-                unreachable!("test tokens keep their PIN in a file")
-            };
-            let api = apis[i];
-            let relay: Vec<String> = apis
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, port)| format!("\"http://127.0.0.1:{port}\""))
-                .collect();
-            let peers: Vec<String> = p2p
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, port)| format!("\"/ip4/127.0.0.1/tcp/{port}\""))
-                .collect();
-            let config = dir.path().join(format!("node-{i}.toml"));
-            std::fs::write(
-                &config,
-                format!(
-                    "data_dir = {data:?}\ngenesis = {genesis_path:?}\n\
-                     [api]\nlisten = \"127.0.0.1:{api}\"\n\
-                     [blocks]\ninterval_ms = 100\nmax_transactions = 1000\nmax_bytes = 1000000\nsnapshot_every = 10\n\
-                     [consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{port}\"\npeers = [{peers}]\npropose_timeout_ms = 1000\nidle_block_ms = 300\n\
-                     [relay]\npeers = [{relay}]\n\
-                     [hsm]\nbackend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {DEFAULT_MODULE:?}\ntoken_label = {label:?}\npin = {{ file = {pin:?} }}\n",
-                    data = dir.path().join(format!("node-{i}")),
-                    port = p2p[i],
-                    peers = peers.join(", "),
-                    relay = relay.join(", "),
-                ) + &extra(i),
-            )
-            .unwrap();
-            nodes.push(NodeProcess {
-                config,
-                log: dir.path().join(format!("node-{i}.log")),
-                api,
-                child: None,
-            });
-        }
-        Federation {
-            nodes,
-            genesis,
-            dir,
-            salt: 0,
-        }
-    }
-
-    /// Everything the nodes logged, for a failure message.
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for node in &self.nodes {
-            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            out.push_str(&format!("--- {}\n", node.log.display()));
-            for line in tail.into_iter().rev() {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        out
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-        let started = Instant::now();
-        while !done() {
-            assert!(
-                started.elapsed() < limit,
-                "timed out after {limit:?} waiting for {what}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn height(&self, node: usize) -> u64 {
-        self.nodes[node].height().unwrap_or(0)
-    }
-
-    fn sign(&mut self, name: &str, operation: Operation) -> SignedTransaction {
-        self.salt += 1;
-        dev_sign(
-            name,
-            &self.genesis.binding().unwrap(),
-            operation,
-            self.salt,
-            5_000,
-        )
-        .unwrap()
-    }
-
-    fn wait_committed(&self, node: usize, txid: &str) -> u64 {
-        let mut height = 0;
-        self.wait_for(
-            &format!("{txid} committed on node {node}"),
-            Duration::from_secs(60),
-            || {
-                let status = self.nodes[node].status_of(txid);
-                if status["status"] == "committed" {
-                    height = status["height"].as_u64().unwrap();
-                    true
-                } else {
-                    assert_ne!(status["status"], "rejected", "{status}");
-                    false
-                }
-            },
-        );
-        height
-    }
-
-    /// Every node in `nodes` holds the same header at every height up to `height`, and each
-    /// carries a certificate of the genesis validators that the light client accepts.
-    fn assert_same_chain(&self, nodes: &[usize], height: u64) {
-        for h in 1..=height {
-            let reference = self.nodes[nodes[0]].header(h).unwrap();
-            for &n in &nodes[1..] {
-                let header = self.nodes[n].header(h).unwrap();
-                assert_eq!(
-                    header, reference,
-                    "node {n} differs from node {} at height {h}",
-                    nodes[0]
-                );
-            }
-        }
-        for &n in nodes {
-            let header = self.nodes[n].header(height).unwrap();
-            let certificate = self.nodes[n].certificate(height).unwrap();
-            let power = certificate
-                .verify_header(&header, &self.genesis.validators)
-                .unwrap();
-            assert!(self.genesis.validators.is_quorum(power));
-        }
-    }
-}
-
-fn holder_setup(fed: &mut Federation, name: &str) -> (Vec<SignedTransaction>, AccountId) {
-    let chain = fed.genesis.chain_id.clone();
-    let bank = dev_public("bank").unwrap().account_id();
-    let public_key = dev_public(name).unwrap();
-    let challenge = sha256(name.as_bytes());
-    let digest = registration_digest(&chain, &bank, &challenge);
-    let (sig, _) = dev_key(name)
-        .unwrap()
-        .sign_prehash_recoverable(digest.as_bytes())
-        .unwrap();
-    let holder_signature = lightclient::Signature::from(sig).normalize_s().unwrap();
-    let usdx = asset_id_for_code("USDX");
-    let account = public_key.account_id();
-    let txs = vec![
-        fed.sign(
-            "bank",
-            Operation::RegisterHolder {
-                public_key,
-                challenge,
-                holder_signature,
-            },
-        ),
-        fed.sign(
-            "kyc-admin",
-            Operation::SetKycState {
-                account,
-                state: KycState::Verified,
-            },
-        ),
-        fed.sign(
-            "bank",
-            Operation::Issue {
-                to: account,
-                asset: usdx,
-                amount: 1_000,
-            },
-        ),
-    ];
-    (txs, account)
-}
-
-fn transfer(fed: &mut Federation, from: &str, to: AccountId, amount: u128) -> SignedTransaction {
-    fed.sign(
-        from,
-        Operation::Transfer {
-            to,
-            asset: asset_id_for_code("USDX"),
-            amount,
-            expected_fee: 0,
-        },
-    )
-}
+use e2e::federation::*;
 
 #[test]
 fn four_validators_agree_survive_one_failure_halt_at_two_and_catch_up() {
@@ -679,7 +251,7 @@ conf_target = 2
 fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
     let _turn = one_federation_at_a_time();
     let (service_port, rpc_port) = (free_port(), free_port());
-    let mut fed = Federation::with_extra_config(|i| {
+    let mut fed = Federation::with_extra_config(move |i| {
         format!(
             "[mainstay]\napi = \"http://127.0.0.1:{service_port}/api/v1\"\nposition = {i}\ntoken = \"node-{i}\"\n\
              interval_ms = 300\nbitcoin_rpc = \"http://127.0.0.1:{rpc_port}\"\nbitcoin_rpc_user = \"e2e\"\n\
@@ -766,7 +338,20 @@ fn sign_draft(
     mapping.to_json_bytes().unwrap()
 }
 
-impl Federation {
+/// The mapping lifecycle's steps, on the shared harness.
+trait MappingSteps {
+    fn wait_rejected(&self, node: usize, txid: &str) -> String;
+    fn run(&mut self, name: &str, operation: Operation) -> u64;
+    fn refused(&mut self, name: &str, operation: Operation) -> String;
+    fn signed_draft(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        node: usize,
+        controllers: &[&Pkcs11Signer],
+    ) -> Vec<u8>;
+}
+
+impl MappingSteps for Federation {
     fn wait_rejected(&self, node: usize, txid: &str) -> String {
         let mut reason = String::new();
         self.wait_for(&format!("{txid} rejected"), Duration::from_secs(60), || {
@@ -844,7 +429,7 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
         .collect();
     let keys: Vec<PublicKey> = controllers.iter().map(Signer::public_key).collect();
     let api = ipfs.api();
-    let mut fed = Federation::build(&keys, |_| {
+    let mut fed = Federation::build(&keys, move |_| {
         format!("[ipfs]\napi = {api:?}\npoll_ms = 200\nretry_max_ms = 1000\n")
     });
     for node in 0..NODES {

@@ -964,14 +964,53 @@ async fn openapi() -> HttpResponse {
 
 /// The OpenAPI 3 description of this API.
 pub fn openapi_document() -> Value {
-    let get = |summary: &str| json!({ "get": { "summary": summary, "responses": { "200": { "description": "OK" }, "404": { "description": "not found" } } } });
+    let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let retry = |description: &str| {
+        json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+            "headers": { "Retry-After": { "schema": { "type": "integer" }, "description": "seconds to wait before retrying" } },
+        })
+    };
+    let get = |summary: &str| {
+        json!({ "get": { "summary": summary, "responses": {
+            "200": { "description": "OK" },
+            "400": error("a path parameter does not parse (`field` names it)"),
+            "404": error("not found"),
+            "405": error("method not allowed"),
+        } } })
+    };
     json!({
         "openapi": "3.0.3",
         "info": { "title": "Asset-backed token appliance", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "schemas": { "Error": {
+            "type": "object", "required": ["error", "message"],
+            "properties": {
+                "error": { "type": "string", "description": "stable error name, e.g. bad_field, unknown_signer, wrong_chain, mempool_full" },
+                "message": { "type": "string", "description": "what was wrong, for people" },
+                "field": { "type": "string", "description": "the field to blame, where one is (transaction.version, encoded, height)" }
+            }
+        } } },
         "paths": {
             "/v1/transactions": { "post": {
-                "summary": "Submit a signed transaction (JSON, or {\"encoded\": canonical hex}); answers 202 with its txid",
-                "responses": { "202": { "description": "pending" }, "400": { "description": "refused, with the reason" }, "409": { "description": "already pending" }, "503": { "description": "mempool full; retry after the Retry-After header" } }
+                "summary": "Submit a signed transaction (JSON, or {\"encoded\": canonical hex}). 202 means: it passed the admission rule (ADR 0010), is fsynced in this node's mempool log, and is being relayed to every other validator until each has it (ADR 0011); it survives a crash of this node. It does not mean it will apply: see GET /v1/transactions/{txid}",
+                "responses": {
+                    "202": { "description": "durable here and being relayed; body {txid, status: pending}" },
+                    "400": error("not a valid transaction for this chain: bad_json, bad_field, bad_encoding, wrong_chain, expired, expiry_too_far, bad_signature"),
+                    "403": error("the signer is not a registered, unbanned account with this key: unknown_signer, wrong_key, banned"),
+                    "409": error("already pending (duplicate) or in a block (already_included)"),
+                    "413": error("larger than a transaction may be (too_large)"),
+                    "429": retry("this signer has its share of the mempool waiting (signer_share)"),
+                    "503": retry("the mempool is full (mempool_full) or cannot write its log (not_durable): nothing was admitted")
+                }
+            } },
+            "/v1/mempool/relay": { "post": {
+                "summary": "Transactions relayed by a peer validator's mempool: {\"transactions\": [canonical hex]}; each passes the same admission rule and is answered one by one",
+                "responses": {
+                    "200": { "description": "{results: [{txid, status: accepted | duplicate | refused, error?, message?}]}" },
+                    "400": error("the body is not a relay batch"),
+                    "503": retry("this node cannot take transactions now; retry the batch")
+                }
             } },
             "/v1/transactions/{txid}": get("Status: pending, committed at a height, or rejected with its reason code"),
             "/v1/transactions/{txid}/proof": get("Merkle inclusion proof of the transaction under its block's transactions root"),
@@ -987,11 +1026,16 @@ pub fn openapi_document() -> Value {
             "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
             "/v1/mapping/draft": {
                 "get": { "summary": "The next mapping, unsigned, for controllers to review and sign (digest and changes in X-Mapping-* headers)", "responses": { "200": { "description": "the draft's canonical JSON" } } },
-                "post": { "summary": "Post a copy of the draft with controller signatures; answers the draft with every signature collected", "responses": { "200": { "description": "collected (X-Mapping-Signatures of X-Mapping-Required)" }, "409": { "description": "the draft has changed" }, "422": { "description": "a signature is refused, with the reason" } } }
+                "post": { "summary": "Post a copy of the draft with controller signatures; answers the draft with every signature collected", "responses": { "200": { "description": "collected (X-Mapping-Signatures of X-Mapping-Required)" }, "409": error("the draft has changed (stale_draft)"), "422": error("a signature is refused (mapping_refused)") } }
             },
-            "/health": get("Liveness"),
-            "/ready": get("Readiness, with the tip height"),
-            "/metrics": get("Prometheus metrics"),
+            "/v1/attestations/latest": get("The newest Bitcoin attestation evidence"),
+            "/v1/attestations/{height}": get("Bitcoin attestation evidence covering block h"),
+            "/health": get("Liveness: the process answers"),
+            "/ready": { "get": { "summary": "Readiness: a block committed within [health] stall_intervals block intervals, the HSM answering, and enough consensus peers for a quorum; the height either way", "responses": {
+                "200": { "description": "{status: ready, height, ms_since_commit}" },
+                "503": error("not_ready, with `reasons`, `height` and `ms_since_commit`")
+            } } },
+            "/metrics": get("Prometheus metrics: height, round, seconds since the last commit, mempool transactions and bytes, HSM errors and availability, peers, relayed transactions, readiness"),
             "/openapi.json": get("This document"),
         }
     })

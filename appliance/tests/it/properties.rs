@@ -238,3 +238,146 @@ proptest! {
         prop_assert_eq!(replay(&recorded), w.state);
     }
 }
+
+/// The admission rule (ADR 0010): whatever a node admits from a stranger — JSON or encoded, with
+/// any field changed to any value — decodes from a block's bytes exactly as admitted, and a block
+/// holding it applies on every validator's state without breaking an invariant.
+mod admission {
+    use appliance::admission::decode_submission;
+    use appliance::consensus::parts::BlockProposal;
+    use appliance::ledger::SignatureCheck;
+    use appliance::mempool::{Mempool, MempoolConfig};
+    use lightclient::encoding::{Decode, Encode};
+    use lightclient::hash::Hash32;
+    use lightclient::header::{BlockHeader, HEADER_VERSION};
+    use lightclient::keys::ValidatorAddress;
+    use lightclient::tx::{ChainBinding, Operation};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use crate::world::*;
+
+    fn header() -> BlockHeader {
+        BlockHeader {
+            version: HEADER_VERSION,
+            chain_id: chain(),
+            height: 2,
+            time_ms: 1_795_000_002_000,
+            previous_block_hash: Hash32::ZERO,
+            proposer: ValidatorAddress([7; 20]),
+            transactions_root: Hash32::ZERO,
+            transaction_count: 1,
+            receipts_root: Hash32::ZERO,
+            state_root: Hash32::ZERO,
+            mapping_hash: Hash32::ZERO,
+            validator_set_hash: Hash32::ZERO,
+            next_validator_set_hash: Hash32::ZERO,
+        }
+    }
+
+    /// Values a stranger might put in a field: of the right shape and of the wrong one.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| json!(n)),
+            (0u16..5).prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[0-9]{1,40}".prop_map(|s| json!(s)),
+            "[0-9a-f]{0,70}".prop_map(|s| json!(s)),
+            Just(json!(null)),
+            Just(json!(true)),
+            Just(json!([])),
+            Just(json!({})),
+        ]
+    }
+
+    fn operation(kind: u8, amount: u128) -> Operation {
+        match kind % 4 {
+            0 => Operation::Transfer {
+                to: id(21),
+                asset: usdx(),
+                amount,
+                expected_fee: 0,
+            },
+            1 => Operation::Deposit {
+                asset_holder: id(BANK_A),
+                asset: usdx(),
+                amount,
+            },
+            2 => Operation::Issue {
+                to: id(20),
+                asset: usdx(),
+                amount,
+            },
+            _ => Operation::SetKycState {
+                account: id(20),
+                state: lightclient::tx::KycState::Verified,
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn what_the_mempool_admits_every_validator_decodes_and_applies(
+            signer in prop_oneof![Just(SETTLEMENT), Just(BANK_A), Just(KYC), Just(20u8)],
+            kind in any::<u8>(),
+            amount in any::<u128>(),
+            field in 0usize..9,
+            replacement in value(),
+            resign in any::<bool>(),
+            encoded in any::<bool>(),
+        ) {
+            let mut w = World::new();
+            let tx = w.signed(signer, operation(kind, amount), 10);
+            let mut json = serde_json::to_value(&tx).unwrap();
+            let paths: [&[&str]; 9] = [
+                &["transaction", "version"], &["transaction", "chain_id"],
+                &["transaction", "genesis_hash"], &["transaction", "signer"],
+                &["transaction", "salt"], &["transaction", "expires_at_height"],
+                &["transaction", "operation", "amount"], &["transaction", "operation", "type"],
+                &["signature"],
+            ];
+            let mut slot = &mut json;
+            for key in paths[field] {
+                slot = &mut slot[*key];
+            }
+            *slot = replacement;
+            // A stranger who changes a field may sign the result again with the signer's key.
+            if resign
+                && let Ok(mut changed) =
+                    serde_json::from_value::<lightclient::tx::SignedTransaction>(json.clone())
+            {
+                changed.signature = sign(&key(signer), &changed.txid());
+                json = serde_json::to_value(&changed).unwrap();
+            }
+            let body = if encoded {
+                match serde_json::from_value::<lightclient::tx::SignedTransaction>(json.clone()) {
+                    Ok(t) => json!({ "encoded": hex::encode(t.to_bytes()) }).to_string(),
+                    Err(_) => json.to_string(),
+                }
+            } else {
+                json.to_string()
+            };
+            let Ok(admitted) = decode_submission(body.as_bytes()) else {
+                return Ok(());
+            };
+            let mut mempool = Mempool::new(
+                ChainBinding { chain_id: chain(), genesis_hash: genesis_hash() },
+                MempoolConfig::default(),
+            );
+            if mempool.submit(admitted.clone(), 1).is_err() {
+                return Ok(());
+            }
+            let block = BlockProposal { header: header(), transactions: vec![admitted.clone()] };
+            let decoded = BlockProposal::from_bytes(&block.to_bytes());
+            prop_assert_eq!(decoded.as_ref().map(|b| &b.transactions), Ok(&vec![admitted]));
+            let mut validator = World::new();
+            validator.height = 2;
+            let ctx = validator.ctx();
+            let outcomes = validator
+                .state
+                .apply_block(&decoded.unwrap().transactions, ctx, SignatureCheck::Verify);
+            prop_assert!(outcomes.is_ok(), "{:?}", outcomes.err());
+        }
+    }
+}
