@@ -10,6 +10,7 @@
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
     clippy::new_without_default,
+    clippy::print_stderr,
     missing_docs
 )]
 
