@@ -62,6 +62,9 @@ struct Faults {
     rng: Mutex<u64>,
     requests: AtomicU64,
     injected_errors: AtomicU64,
+    /// Set once the simulated device has failed (MockHsm panicked, for instance when a 17th
+    /// session is opened); from then on the status endpoints say so instead of OK.
+    failed: Mutex<Option<String>>,
     /// The one authentication key the simulated HSM holds.
     auth_key_id: u16,
 }
@@ -110,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         rng: Mutex::new((seed as u64) | 1),
         requests: AtomicU64::new(0),
         injected_errors: AtomicU64::new(0),
+        failed: Mutex::new(None),
         auth_key_id: args.auth_key_id,
     });
     let server = Arc::new(
@@ -191,6 +195,8 @@ fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::
         (Method::Get, "/connector/status") => {
             if faults.offline.load(Ordering::SeqCst) {
                 text(503, "status=NO_DEVICE\n")
+            } else if let Some(reason) = failure(faults) {
+                text(503, format!("status=DEVICE_FAILED\nreason={reason}\n"))
             } else {
                 let body = format!(
                     "status=OK\nserial=*\nversion=hsm-sim {}\npid={}\n",
@@ -217,12 +223,13 @@ fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::
         (Method::Get, "/sim/status") => text(
             200,
             format!(
-                "{{\"offline\":{},\"latency_ms\":{},\"error_ppm\":{},\"requests\":{},\"injected_errors\":{}}}\n",
+                "{{\"offline\":{},\"latency_ms\":{},\"error_ppm\":{},\"requests\":{},\"injected_errors\":{},\"failed\":{}}}\n",
                 faults.offline.load(Ordering::SeqCst),
                 faults.latency_ms.load(Ordering::SeqCst),
                 faults.error_ppm.load(Ordering::SeqCst),
                 faults.requests.load(Ordering::SeqCst),
                 faults.injected_errors.load(Ordering::SeqCst),
+                failure(faults).map_or_else(|| "null".to_string(), |r| format!("{r:?}")),
             ),
         ),
         _ => text(404, "not found\n"),
@@ -263,8 +270,24 @@ fn api(
     match outcome {
         Ok(Ok(reply)) => Response::from_data(Vec::from(reply)),
         Ok(Err(e)) => text(500, format!("mock HSM error: {e}\n")),
-        Err(_) => text(500, "mock HSM panicked on this request\n"),
+        Err(panic) => {
+            // MockHsm's state is poisoned after a panic: every later request fails too.
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "the simulated device panicked".into());
+            if let Ok(mut failed) = faults.failed.lock() {
+                failed.get_or_insert(reason.lines().next().unwrap_or_default().to_string());
+            }
+            text(500, "mock HSM panicked on this request\n")
+        }
     }
+}
+
+/// Why the simulated device no longer works, once it has failed.
+fn failure(faults: &Faults) -> Option<String> {
+    faults.failed.lock().ok().and_then(|f| f.clone())
 }
 
 /// YubiHSM command code of `CreateSession`.

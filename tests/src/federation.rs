@@ -81,6 +81,16 @@ pub fn appliance_binary() -> PathBuf {
 
 /// A binary of the workspace that `cargo test --workspace` built next to this test.
 pub fn workspace_binary(name: &str) -> PathBuf {
+    // ABT_TEST_BIN_DIR points at other builds of the binaries (the long chaos run uses release).
+    if let Some(dir) = std::env::var_os("ABT_TEST_BIN_DIR") {
+        let binary = PathBuf::from(dir).join(name);
+        assert!(
+            binary.exists(),
+            "{} is missing (ABT_TEST_BIN_DIR)",
+            binary.display()
+        );
+        return binary;
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));

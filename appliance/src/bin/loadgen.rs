@@ -550,6 +550,8 @@ fn setup_transactions(
         expiry,
     )?];
     let (mut verify, mut fund) = (Vec::new(), Vec::new());
+    let sign =
+        |signer: &str, operation| dev_sign(signer, chain, operation, next_salt(salts), expiry);
     for i in 0..holders {
         let name = holder(i);
         let public_key = dev_public(&name)?;
@@ -563,36 +565,18 @@ fn setup_transactions(
             challenge,
             holder_signature,
         };
-        register.push(dev_sign(
-            "bank",
-            chain,
-            operation,
-            next_salt(salts),
-            expiry,
-        )?);
+        register.push(sign("bank", operation)?);
         let operation = Operation::SetKycState {
             account,
             state: KycState::Verified,
         };
-        verify.push(dev_sign(
-            "kyc-admin",
-            chain,
-            operation,
-            next_salt(salts),
-            expiry,
-        )?);
+        verify.push(sign("kyc-admin", operation)?);
         let operation = Operation::Issue {
             to: account,
             asset: usdx,
             amount: 1_000_000,
         };
-        fund.push(dev_sign(
-            "bank",
-            chain,
-            operation,
-            next_salt(salts),
-            expiry,
-        )?);
+        fund.push(sign("bank", operation)?);
     }
     Ok([register, verify, fund])
 }

@@ -2,14 +2,17 @@
 //! other validator's `/v1/mempool/relay`, in arrival order, until that peer has answered for it.
 //! A peer that is down is retried with capped back-off for as long as it takes; since the
 //! mempool log survives a crash, so does the relay's work (a restarted node sends its restored
-//! transactions again, and peers answer `duplicate` for what they hold).
+//! transactions again, and peers answer `duplicate` for what they hold). A transaction a peer
+//! refuses only because its state is behind (it has not yet committed the signer's registration)
+//! is sent again a few times over the next seconds.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use lightclient::encoding::Encode;
+use lightclient::tx::SignedTransaction;
 use serde_json::Value;
 
 use super::actors::{Inspect, MempoolActor, Metrics};
@@ -85,6 +88,17 @@ pub fn spawn(settings: &RelaySettings, mempool: &Addr<MempoolActor>, metrics: &A
     }
 }
 
+/// A transaction a peer refused because its state was behind ours, sent again later.
+struct Retry {
+    due: Instant,
+    attempts: u32,
+    tx: SignedTransaction,
+}
+
+/// How often such a transaction is sent again, and how long apart (times the attempt).
+const MAX_RETRIES: u32 = 10;
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
 struct PeerRelay {
     url: String,
     settings: RelaySettings,
@@ -105,21 +119,71 @@ impl PeerRelay {
             }
         };
         let mut sent_up_to: Option<u64> = None;
+        let mut retries: std::collections::VecDeque<Retry> = std::collections::VecDeque::new();
         let mut failing = false;
         let mut backoff = Duration::from_millis(50);
         let max_backoff = Duration::from_millis(self.settings.retry_max_ms.max(50));
         loop {
-            match self.push(&client, sent_up_to).await {
-                Ok(Some(last)) => {
-                    sent_up_to = Some(last);
+            let due: Vec<Retry> = {
+                let now = Instant::now();
+                let count = retries.iter().take_while(|r| r.due <= now).count();
+                retries
+                    .drain(..count.min(self.settings.batch.max(1)))
+                    .collect()
+            };
+            let outcome = if due.is_empty() {
+                self.next_batch(sent_up_to)
+                    .await
+                    .map(|batch| (batch, Vec::new()))
+            } else {
+                Ok((Vec::new(), due))
+            };
+            let (batch, due) = match outcome {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(error = %e, "the relay cannot read the mempool");
+                    tokio::time::sleep(max_backoff).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() && due.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            let txs: Vec<&SignedTransaction> = batch
+                .iter()
+                .map(|(_, tx)| tx)
+                .chain(due.iter().map(|r| &r.tx))
+                .collect();
+            match self.send(&client, &txs).await {
+                Ok(refused_for_now) => {
+                    if let Some(&(last, _)) = batch.last() {
+                        sent_up_to = Some(last);
+                    }
+                    let attempts: Vec<u32> = std::iter::repeat_n(0, batch.len())
+                        .chain(due.iter().map(|r| r.attempts))
+                        .collect();
+                    for (i, tx) in refused_for_now {
+                        let attempts = attempts.get(i).copied().unwrap_or(0).saturating_add(1);
+                        if attempts <= MAX_RETRIES {
+                            retries.push_back(Retry {
+                                due: Instant::now()
+                                    .checked_add(RETRY_AFTER.saturating_mul(attempts))
+                                    .unwrap_or_else(Instant::now),
+                                attempts,
+                                tx,
+                            });
+                        }
+                    }
                     if failing {
                         tracing::info!(peer = %self.url, "relay to peer resumed");
                         failing = false;
                     }
                     backoff = Duration::from_millis(50);
                 }
-                Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
                 Err(e) => {
+                    // Nothing was delivered: the batch is read again, and the retries wait.
+                    retries.extend(due);
                     if !failing {
                         tracing::warn!(peer = %self.url, error = %e, "relay to peer failed; retrying until it answers");
                         failing = true;
@@ -131,29 +195,29 @@ impl PeerRelay {
         }
     }
 
-    /// Sends the next batch after `after`; the position of its last transaction once the peer
-    /// has answered for all of them, `None` when nothing waits.
-    async fn push(
+    /// The next transactions from this node's clients after position `after`.
+    async fn next_batch(
         &self,
-        client: &reqwest::Client,
         after: Option<u64>,
-    ) -> Result<Option<u64>, PushError> {
+    ) -> Result<Vec<(u64, SignedTransaction)>, PushError> {
         let max = self.settings.batch.max(1);
-        let batch = self
-            .mempool
+        self.mempool
             .send(Inspect(Box::new(move |m: &Mempool| {
                 m.local_after(after, max)
             })))
             .await
             .map_err(|_| PushError::Mempool)?
-            .map_err(|()| PushError::Mempool)?;
-        let Some(&(last, _)) = batch.last() else {
-            return Ok(None);
-        };
-        let encoded: Vec<String> = batch
-            .iter()
-            .map(|(_, tx)| hex::encode(tx.to_bytes()))
-            .collect();
+            .map_err(|()| PushError::Mempool)
+    }
+
+    /// Sends `txs` and returns those the peer refused only because its state is behind (their
+    /// index in `txs`): it has not yet committed the signer's registration or new key.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        txs: &[&SignedTransaction],
+    ) -> Result<Vec<(usize, SignedTransaction)>, PushError> {
+        let encoded: Vec<String> = txs.iter().map(|tx| hex::encode(tx.to_bytes())).collect();
         let response = client
             .post(&self.url)
             .json(&serde_json::json!({ "transactions": encoded }))
@@ -169,24 +233,29 @@ impl PeerRelay {
             .get("results")
             .and_then(Value::as_array)
             .ok_or_else(|| PushError::Answer(answer.to_string()))?;
-        if results.len() != batch.len() {
+        if results.len() != txs.len() {
             return Err(PushError::Answer(format!(
                 "{} results for {} transactions",
                 results.len(),
-                batch.len()
+                txs.len()
             )));
         }
-        for (result, (_, tx)) in results.iter().zip(&batch) {
-            if result.get("status").and_then(Value::as_str) == Some("refused") {
-                // The peer's state refuses it (for instance it has not yet committed the
-                // registration of its signer); its proposer will not include it, ours may.
+        let mut behind = Vec::new();
+        for (i, (result, tx)) in results.iter().zip(txs).enumerate() {
+            if result.get("status").and_then(Value::as_str) != Some("refused") {
+                continue;
+            }
+            let error = result.get("error").and_then(Value::as_str).unwrap_or("");
+            if matches!(error, "unknown_signer" | "wrong_key") {
+                behind.push((i, (*tx).clone()));
+            } else {
                 tracing::debug!(peer = %self.url, txid = %tx.txid(), answer = %result, "peer refused a relayed transaction");
             }
         }
         self.metrics.relayed.fetch_add(
-            u64::try_from(batch.len()).unwrap_or(u64::MAX),
+            u64::try_from(txs.len().saturating_sub(behind.len())).unwrap_or(u64::MAX),
             Ordering::SeqCst,
         );
-        Ok(Some(last))
+        Ok(behind)
     }
 }

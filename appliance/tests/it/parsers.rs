@@ -9,10 +9,9 @@ use proptest::prelude::*;
 
 use crate::world::*;
 
-#[test]
-fn a_submission_is_a_json_transaction_or_its_hex_encoding() {
-    let mut w = World::new();
-    let tx = w.signed(
+/// A transfer of 5 from holder 20 to holder 21.
+fn transfer() -> lightclient::tx::SignedTransaction {
+    World::new().signed(
         20,
         Operation::Transfer {
             to: id(21),
@@ -21,7 +20,12 @@ fn a_submission_is_a_json_transaction_or_its_hex_encoding() {
             expected_fee: 0,
         },
         10,
-    );
+    )
+}
+
+#[test]
+fn a_submission_is_a_json_transaction_or_its_hex_encoding() {
+    let tx = transfer();
     assert_eq!(
         parse_submission(serde_json::to_string(&tx).unwrap().as_bytes()),
         Ok(tx.clone())
@@ -58,17 +62,7 @@ fn a_submission_is_a_json_transaction_or_its_hex_encoding() {
 /// Both forms now go through that decoder.
 #[test]
 fn a_json_transaction_of_an_unknown_version_is_refused_like_its_encoding() {
-    let mut w = World::new();
-    let mut tx = w.signed(
-        20,
-        Operation::Transfer {
-            to: id(21),
-            asset: usdx(),
-            amount: 5,
-            expected_fee: 0,
-        },
-        10,
-    );
+    let mut tx = transfer();
     tx.transaction.version = 3;
     tx.signature = sign(&key(20), &tx.txid());
     let expected = DecodeError::UnsupportedVersion {
@@ -95,17 +89,7 @@ fn a_json_transaction_of_an_unknown_version_is_refused_like_its_encoding() {
 /// Finding: a bad field answered "data did not match any variant of untagged enum `SubmitBody`".
 #[test]
 fn a_bad_field_in_a_json_transaction_is_named() {
-    let mut w = World::new();
-    let tx = w.signed(
-        20,
-        Operation::Transfer {
-            to: id(21),
-            asset: usdx(),
-            amount: 5,
-            expected_fee: 0,
-        },
-        10,
-    );
+    let tx = transfer();
     let mut value = serde_json::to_value(&tx).unwrap();
     value["transaction"]["operation"]["amount"] = serde_json::json!("five");
     let Err(SubmissionError::BadField { field, message }) =
@@ -146,8 +130,7 @@ proptest! {
 
     #[test]
     fn damaged_json_submissions_never_panic(cut in 0usize..2_000, flip in any::<(usize, u8)>()) {
-        let mut w = World::new();
-        let tx = w.signed(20, Operation::Transfer { to: id(21), asset: usdx(), amount: 5, expected_fee: 0 }, 10);
+        let tx = transfer();
         let mut bytes = serde_json::to_vec(&tx).unwrap();
         let at = flip.0 % bytes.len();
         bytes[at] = flip.1;

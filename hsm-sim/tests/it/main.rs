@@ -234,3 +234,36 @@ fn bad_command_line_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not between 0 and 1"));
 }
+
+/// Finding: after about a dozen unclean node exits hsm-sim panicked ("session ID exceeds the
+/// maximum allowed: 17 (max 16)") while `/connector/status` still said OK. MockHsm keeps every
+/// session it ever opened (it has no idle timeout); once it fails, the status endpoints now say
+/// so, so that a supervisor or an operator sees the truth.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_that_ran_out_of_sessions_reports_it_on_its_status_endpoints() {
+    let sim = Sim::start(&[]);
+    // Each open leaks one session, as a node killed with -9 does.
+    let mut signers = Vec::new();
+    let first = YubiHsmSigner::generate(sim.config(1, "password"), "k")
+        .await
+        .unwrap();
+    signers.push(first);
+    let mut refused = None;
+    for _ in 0..20 {
+        match YubiHsmSigner::open(sim.config(1, "password"), "k").await {
+            Ok(signer) => signers.push(signer),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("MockHsm allows 16 sessions; a 17th open must fail");
+    assert!(refused.is_transient(), "{refused:?}");
+    let (status, body) = sim.admin("GET", "/connector/status");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("status=DEVICE_FAILED"), "{body}");
+    assert!(body.contains("session"), "{body}");
+    let (_, sim_status) = sim.admin("GET", "/sim/status");
+    assert!(!sim_status.contains("\"failed\":null"), "{sim_status}");
+}
