@@ -1,5 +1,6 @@
-//! `hsm-sim`: a YubiHSM 2 connector-compatible HTTP server backed by the yubihsm crate's MockHsm,
-//! with fault injection. It speaks the real connector protocol (`GET /connector/status`,
+//! `hsm-sim`: a YubiHSM 2 connector-compatible HTTP server with a simulated device behind it
+//! ([`device`]: SCP03 sessions, at most 16, closed after 30 s idle as a YubiHSM 2 does), with
+//! fault injection. It speaks the real connector protocol (`GET /connector/status`,
 //! `POST /connector/api` carrying YubiHSM command frames), so the real `yubihsm` client and our
 //! `signer` YubiHSM backend talk to it exactly as to a `yubihsm-connector` with a device behind it.
 //!
@@ -15,16 +16,17 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use secrecy::ExposeSecret;
 use signer::pin::PinSource;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
-use yubihsm::authentication::{self, Credentials};
-use yubihsm::object;
-use yubihsm::{Capability, Client, Connector, Domain};
+
+mod device;
+
+use device::Device;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +53,9 @@ struct Args {
     /// Worker threads serving requests.
     #[arg(long, default_value_t = 4)]
     threads: usize,
+    /// Seconds after which an idle session is closed (a YubiHSM 2 closes them after 30).
+    #[arg(long, default_value_t = 30)]
+    session_timeout_secs: u64,
 }
 
 /// Faults in force; changed by the admin endpoints.
@@ -62,11 +67,6 @@ struct Faults {
     rng: Mutex<u64>,
     requests: AtomicU64,
     injected_errors: AtomicU64,
-    /// Set once the simulated device has failed (MockHsm panicked, for instance when a 17th
-    /// session is opened); from then on the status endpoints say so instead of OK.
-    failed: Mutex<Option<String>>,
-    /// The one authentication key the simulated HSM holds.
-    auth_key_id: u16,
 }
 
 impl Faults {
@@ -95,12 +95,28 @@ fn error_ppm(rate: f64) -> anyhow::Result<u64> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let connector = Connector::mockhsm();
-    if let Some(source) = &args.auth_password {
-        install_auth_key(&connector, args.auth_key_id, source)?;
-    } else if args.auth_key_id != 1 {
-        bail!("--auth-key-id {} needs --auth-password", args.auth_key_id);
-    }
+    let timeout = Duration::from_secs(args.session_timeout_secs.max(1));
+    let device = match &args.auth_password {
+        Some(source) => {
+            if args.auth_key_id == 1 {
+                bail!(
+                    "choose an --auth-key-id other than 1: the factory key 1 is replaced by yours"
+                );
+            }
+            let password = source.read().context("reading --auth-password")?;
+            Device::new(
+                args.auth_key_id,
+                password.expose_secret().as_bytes(),
+                timeout,
+            )
+        }
+        None if args.auth_key_id != 1 => {
+            bail!("--auth-key-id {} needs --auth-password", args.auth_key_id)
+        }
+        // The factory state: authentication key 1, password "password".
+        None => Device::new(1, b"password", timeout),
+    };
+    let device = Arc::new(Mutex::new(device));
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -113,8 +129,6 @@ fn main() -> anyhow::Result<()> {
         rng: Mutex::new((seed as u64) | 1),
         requests: AtomicU64::new(0),
         injected_errors: AtomicU64::new(0),
-        failed: Mutex::new(None),
-        auth_key_id: args.auth_key_id,
     });
     let server = Arc::new(
         Server::http(args.listen)
@@ -130,9 +144,12 @@ fn main() -> anyhow::Result<()> {
     );
     let workers: Vec<_> = (0..args.threads.max(1))
         .map(|_| {
-            let (server, connector, faults) =
-                (Arc::clone(&server), connector.clone(), Arc::clone(&faults));
-            std::thread::spawn(move || serve(&server, &connector, &faults))
+            let (server, device, faults) = (
+                Arc::clone(&server),
+                Arc::clone(&device),
+                Arc::clone(&faults),
+            );
+            std::thread::spawn(move || serve(&server, &device, &faults))
         })
         .collect();
     for worker in workers {
@@ -141,35 +158,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replaces the factory authentication key with `id` / the configured password.
-fn install_auth_key(connector: &Connector, id: u16, source: &PinSource) -> anyhow::Result<()> {
-    if id == 1 {
-        bail!(
-            "choose an --auth-key-id other than 1: the factory key 1 is deleted once yours is installed"
-        );
-    }
-    let password = source.read().context("reading --auth-password")?;
-    let client = Client::open(connector.clone(), Credentials::default(), false)
-        .context("opening the mock HSM with the factory key")?;
-    let key = authentication::Key::derive_from_password(password.expose_secret().as_bytes());
-    client
-        .put_authentication_key(
-            id,
-            object::Label::from("hsm-sim auth key"),
-            Domain::all(),
-            Capability::all(),
-            Capability::all(),
-            authentication::Algorithm::YubicoAes,
-            key,
-        )
-        .context("installing the authentication key")?;
-    client
-        .delete_object(1, object::Type::AuthenticationKey)
-        .context("deleting the factory authentication key")?;
-    Ok(())
-}
-
-fn serve(server: &Server, connector: &Connector, faults: &Faults) {
+fn serve(server: &Server, device: &Mutex<Device>, faults: &Faults) {
     loop {
         let request = match server.recv() {
             Ok(request) => request,
@@ -178,7 +167,7 @@ fn serve(server: &Server, connector: &Connector, faults: &Faults) {
                 continue;
             }
         };
-        if let Err(e) = handle(request, connector, faults) {
+        if let Err(e) = handle(request, device, faults) {
             eprintln!("hsm-sim: request failed: {e}");
         }
     }
@@ -188,15 +177,13 @@ fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8
     Response::from_string(body.into()).with_status_code(StatusCode(status))
 }
 
-fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::io::Result<()> {
+fn handle(mut request: Request, device: &Mutex<Device>, faults: &Faults) -> std::io::Result<()> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let response = match (request.method(), path) {
         (Method::Get, "/connector/status") => {
             if faults.offline.load(Ordering::SeqCst) {
                 text(503, "status=NO_DEVICE\n")
-            } else if let Some(reason) = failure(faults) {
-                text(503, format!("status=DEVICE_FAILED\nreason={reason}\n"))
             } else {
                 let body = format!(
                     "status=OK\nserial=*\nversion=hsm-sim {}\npid={}\n",
@@ -209,7 +196,7 @@ fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::
         (Method::Post, "/connector/api") => {
             let mut body = Vec::new();
             request.as_reader().read_to_end(&mut body)?;
-            api(body, connector, faults)
+            api(&body, device, faults)
         }
         (Method::Post, "/sim/offline") => {
             faults.offline.store(true, Ordering::SeqCst);
@@ -223,13 +210,16 @@ fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::
         (Method::Get, "/sim/status") => text(
             200,
             format!(
-                "{{\"offline\":{},\"latency_ms\":{},\"error_ppm\":{},\"requests\":{},\"injected_errors\":{},\"failed\":{}}}\n",
+                "{{\"offline\":{},\"latency_ms\":{},\"error_ppm\":{},\"requests\":{},\"injected_errors\":{},\"sessions_open\":{},\"sessions_max\":{}}}\n",
                 faults.offline.load(Ordering::SeqCst),
                 faults.latency_ms.load(Ordering::SeqCst),
                 faults.error_ppm.load(Ordering::SeqCst),
                 faults.requests.load(Ordering::SeqCst),
                 faults.injected_errors.load(Ordering::SeqCst),
-                failure(faults).map_or_else(|| "null".to_string(), |r| format!("{r:?}")),
+                device
+                    .lock()
+                    .map_or(0, |mut d| d.open_sessions(Instant::now())),
+                device::MAX_SESSIONS,
             ),
         ),
         _ => text(404, "not found\n"),
@@ -241,11 +231,7 @@ fn handle(mut request: Request, connector: &Connector, faults: &Faults) -> std::
     request.respond(response)
 }
 
-fn api(
-    body: Vec<u8>,
-    connector: &Connector,
-    faults: &Faults,
-) -> Response<std::io::Cursor<Vec<u8>>> {
+fn api(body: &[u8], device: &Mutex<Device>, faults: &Faults) -> Response<std::io::Cursor<Vec<u8>>> {
     faults.requests.fetch_add(1, Ordering::SeqCst);
     if faults.offline.load(Ordering::SeqCst) {
         return text(503, "HSM offline (simulated)\n");
@@ -258,53 +244,9 @@ fn api(
         faults.injected_errors.fetch_add(1, Ordering::SeqCst);
         return text(500, "injected error (simulated)\n");
     }
-    if let Some(reply) = refuse_unknown_auth_key(&body, faults.auth_key_id) {
-        return Response::from_data(reply);
-    }
-    // The request id only labels the exchange for the connector; any value will do.
-    let id = uuid::Uuid::from_u128(u128::from(faults.requests.load(Ordering::SeqCst)));
-    // MockHsm panics on some malformed input; keep serving rather than lose the worker.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        connector.send_message(id, body.into())
-    }));
-    match outcome {
-        Ok(Ok(reply)) => Response::from_data(Vec::from(reply)),
-        Ok(Err(e)) => text(500, format!("mock HSM error: {e}\n")),
-        Err(panic) => {
-            // MockHsm's state is poisoned after a panic: every later request fails too.
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                .unwrap_or_else(|| "the simulated device panicked".into());
-            if let Ok(mut failed) = faults.failed.lock() {
-                failed.get_or_insert(reason.lines().next().unwrap_or_default().to_string());
-            }
-            text(500, "mock HSM panicked on this request\n")
-        }
-    }
-}
-
-/// Why the simulated device no longer works, once it has failed.
-fn failure(faults: &Faults) -> Option<String> {
-    faults.failed.lock().ok().and_then(|f| f.clone())
-}
-
-/// YubiHSM command code of `CreateSession`.
-const CREATE_SESSION: u8 = 0x03;
-/// Response code of a device error frame, and the device's "object not found" error.
-const ERROR_RESPONSE: u8 = 0x7f;
-const OBJECT_NOT_FOUND: u8 = 0x0b;
-
-/// A real YubiHSM answers `CreateSession` for an authentication key it does not hold with an
-/// "object not found" error frame; MockHsm panics instead (and would poison its state), so the
-/// simulator answers for it.
-fn refuse_unknown_auth_key(frame: &[u8], auth_key_id: u16) -> Option<Vec<u8>> {
-    match frame {
-        [CREATE_SESSION, _, _, hi, lo, ..] if u16::from_be_bytes([*hi, *lo]) != auth_key_id => {
-            Some(vec![ERROR_RESPONSE, 0, 1, OBJECT_NOT_FOUND])
-        }
-        _ => None,
+    match device.lock() {
+        Ok(mut device) => Response::from_data(device.handle(body, Instant::now())),
+        Err(_) => text(500, "simulated device state is poisoned\n"),
     }
 }
 
