@@ -335,19 +335,24 @@ impl Drop for HsmSim {
     }
 }
 
-/// A TCP proxy for every ordered pair of nodes' consensus links, which can cut nodes off: their
-/// connections are closed and new ones refused until healed (real packets, no root needed).
+/// The nodes cut off, shared by the proxies.
+type CutSet = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<usize>>>;
+
+fn is_cut(cut: &CutSet, a: usize, b: usize) -> bool {
+    cut.lock().is_ok_and(|set| set.contains(&a) || set.contains(&b))
+}
+
+/// A TCP proxy for every ordered pair of nodes' consensus links, which can cut nodes off: the
+/// connections of a cut node are closed and new ones refused until healed, while the links
+/// between the others stay up (real packets, no root needed).
 pub struct Links {
     ports: std::collections::HashMap<(usize, usize), u16>,
-    cut: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<usize>>>,
-    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cut: CutSet,
 }
 
 impl Links {
     fn start(p2p: &[u16]) -> Self {
-        let cut: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<usize>>> =
-            std::sync::Arc::default();
-        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cut = CutSet::default();
         let mut ports = std::collections::HashMap::new();
         for from in 0..p2p.len() {
             for (to, &target) in p2p.iter().enumerate() {
@@ -356,31 +361,22 @@ impl Links {
                 }
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 ports.insert((from, to), listener.local_addr().unwrap().port());
-                let (cut, generation) = (
-                    std::sync::Arc::clone(&cut),
-                    std::sync::Arc::clone(&generation),
-                );
+                let cut = CutSet::clone(&cut);
                 std::thread::spawn(move || {
                     for inbound in listener.incoming().flatten() {
-                        let blocked = cut.lock().unwrap().iter().any(|n| *n == from || *n == to);
-                        if blocked {
+                        if is_cut(&cut, from, to) {
                             drop(inbound);
                             continue;
                         }
                         let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
                             continue;
                         };
-                        let born = generation.load(std::sync::atomic::Ordering::SeqCst);
-                        pipe(inbound, outbound, &generation, born);
+                        pipe(inbound, outbound, &cut, (from, to));
                     }
                 });
             }
         }
-        Links {
-            ports,
-            cut,
-            generation,
-        }
+        Links { ports, cut }
     }
 
     /// The port node `from` dials to reach node `to`.
@@ -388,11 +384,9 @@ impl Links {
         self.ports[&(from, to)]
     }
 
-    /// Cuts these nodes off from every other node (closing what is open).
+    /// Cuts these nodes off from every other node (closing what they have open).
     pub fn cut(&self, nodes: &[usize]) {
         self.cut.lock().unwrap().extend(nodes.iter().copied());
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Reconnects every node.
@@ -401,20 +395,18 @@ impl Links {
     }
 }
 
-/// Copies bytes both ways until either side closes or the links' generation changes (a cut).
-fn pipe(
-    a: TcpStream,
-    b: TcpStream,
-    generation: &std::sync::Arc<std::sync::atomic::AtomicU64>,
-    born: u64,
-) {
-    for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
-        let generation = std::sync::Arc::clone(generation);
+/// Copies bytes both ways until either side closes or one end of the link is cut off.
+fn pipe(a: TcpStream, b: TcpStream, cut: &CutSet, (from_node, to_node): (usize, usize)) {
+    let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    for (mut from, mut to) in [(a2, b2), (b, a)] {
+        let cut = CutSet::clone(cut);
         std::thread::spawn(move || {
             let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
             let mut buffer = [0u8; 16 * 1024];
             loop {
-                if generation.load(std::sync::atomic::Ordering::SeqCst) != born {
+                if is_cut(&cut, from_node, to_node) {
                     break;
                 }
                 match from.read(&mut buffer) {
