@@ -339,7 +339,8 @@ impl Drop for HsmSim {
 type CutSet = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<usize>>>;
 
 fn is_cut(cut: &CutSet, a: usize, b: usize) -> bool {
-    cut.lock().is_ok_and(|set| set.contains(&a) || set.contains(&b))
+    cut.lock()
+        .is_ok_and(|set| set.contains(&a) || set.contains(&b))
 }
 
 /// A TCP proxy for every ordered pair of nodes' consensus links, which can cut nodes off: the
