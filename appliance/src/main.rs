@@ -16,6 +16,7 @@ use appliance::mempool::log::FjallMempoolLog;
 use appliance::node::actors::{ChainActor, MempoolActor, Metrics};
 use appliance::node::api::{ApiState, HealthLimits, json_errors, path_config, routes};
 use appliance::node::config::{HsmConfig, NodeConfig};
+use appliance::node::now_ms;
 use clap::{Parser, Subcommand};
 use lightclient::genesis::Genesis;
 use signer::Signer;
@@ -187,12 +188,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {

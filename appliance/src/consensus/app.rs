@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::{Addr, MailboxError};
 use bytes::Bytes;
@@ -35,6 +35,7 @@ use crate::node::actors::{
     ChainActor, Commit, Committed, Inspect, MempoolActor, Metrics, Prepare, Read,
 };
 use crate::node::config::BlockConfig;
+use crate::node::now_ms;
 use crate::store::StoredBlock;
 
 /// How far ahead of this node's clock a proposed block's time may be.
@@ -711,13 +712,6 @@ fn record(metrics: &Metrics, block: &StoredBlock) {
         (block.receipts.len() as u64).saturating_sub(refused),
         Ordering::SeqCst,
     );
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn proposal_path(dir: &Path, height: Height, round: Round) -> PathBuf {

@@ -16,6 +16,7 @@ use lightclient::tx::SignedTransaction;
 use serde_json::{Value, json};
 
 use super::actors::{ChainActor, Inspect, MempoolActor, Metrics, Read, Submit, SubmitError};
+use super::now_ms;
 use crate::admission::{decode_encoded, decode_submission};
 use crate::chain::Chain;
 use crate::ledger::draft::Draft;
@@ -790,12 +791,6 @@ async fn latest_attestation(state: web::Data<ApiState>) -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What readiness found: each reason the node is not ready.

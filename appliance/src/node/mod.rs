@@ -6,3 +6,10 @@ pub mod attestor;
 pub mod config;
 pub mod publisher;
 pub mod relay;
+
+/// The wall clock, in milliseconds since the Unix epoch (0 before it, saturating far after).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
