@@ -49,10 +49,11 @@ struct Profile {
 
 fn profile() -> Profile {
     match std::env::var("ABT_CHAOS").as_deref() {
+        // Three rounds: 570 s of load, about ten minutes with setup and drain.
         Ok("long") => Profile {
             kills: 12,
             load_rate: 100,
-            rounds: 2,
+            rounds: 3,
         },
         _ => Profile {
             kills: 3,
