@@ -139,6 +139,30 @@ pub fn parse_add_reply(body: &[u8]) -> Result<Added, IpfsError> {
     })
 }
 
+fn decode<T: serde::de::DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, IpfsError> {
+    serde_json::from_slice(body).map_err(|e| IpfsError::Decode {
+        endpoint: endpoint.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The version string of a `version` reply.
+pub fn parse_version_reply(body: &[u8]) -> Result<String, IpfsError> {
+    Ok(decode::<VersionReply>("version", body)?.version)
+}
+
+/// The CIDs a `pin/add` reply names.
+pub fn parse_pin_reply(body: &[u8]) -> Result<Vec<String>, IpfsError> {
+    Ok(decode::<PinReply>("pin/add", body)?.pins)
+}
+
+/// The message of an error reply: its `Message` field, or the body itself when it has none.
+pub fn parse_error_reply(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorReply>(body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
+}
+
 impl KuboClient {
     /// A client of the RPC API at `api` (e.g. `http://127.0.0.1:5001`); nothing is contacted.
     pub fn new(api: &str, timeout: Duration) -> Result<Self, IpfsError> {
@@ -181,9 +205,7 @@ impl KuboClient {
             reason: e.to_string(),
         })?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorReply>(&body)
-                .map(|e| e.message)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            let message = parse_error_reply(&body);
             return Err(IpfsError::Api {
                 endpoint: endpoint.into(),
                 status: status.as_u16(),
@@ -193,17 +215,10 @@ impl KuboClient {
         Ok(body.to_vec())
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, IpfsError> {
-        serde_json::from_slice(body).map_err(|e| IpfsError::Decode {
-            endpoint: endpoint.into(),
-            reason: e.to_string(),
-        })
-    }
-
     /// The daemon's version string.
     pub async fn version(&self) -> Result<String, IpfsError> {
         let body = self.call("version", "", None).await?;
-        Ok(Self::decode::<VersionReply>("version", &body)?.version)
+        parse_version_reply(&body)
     }
 
     /// Adds `bytes` as one file with Kubo's default options (`CIDv0`, pinned).
@@ -231,7 +246,7 @@ impl KuboClient {
         let body = self
             .call("pin/add", &format!("arg={}", encode_arg(cid)), None)
             .await?;
-        Ok(Self::decode::<PinReply>("pin/add", &body)?.pins)
+        parse_pin_reply(&body)
     }
 
     /// Adds, pins and reads back `bytes`, and checks the daemon agrees with `expected_cid` on both

@@ -44,6 +44,46 @@ pub fn cid_v0(bytes: &[u8]) -> String {
     bs58::encode(root).into_string()
 }
 
+/// Why text is not a `CIDv0`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CidError {
+    /// Not base58btc.
+    #[error("a CIDv0 is base58btc: {0}")]
+    NotBase58(String),
+    /// Decodes, but not to a sha2-256 multihash of 32 bytes (`0x12 0x20` and the digest).
+    #[error("a CIDv0 is a sha2-256 multihash of 34 bytes; this one decodes to {0} bytes")]
+    NotSha256Multihash(usize),
+}
+
+/// Parses a `CIDv0` (`Qm…`) into the sha2-256 digest of its root block. Only the canonical text
+/// is accepted: [`cid_v0_text`] of the digest gives `text` back.
+pub fn parse_v0(text: &str) -> Result<[u8; 32], CidError> {
+    // 34 bytes are 46 base58 characters; anything much longer cannot be a CIDv0, so its decoding
+    // is not attempted.
+    if text.len() > 64 {
+        return Err(CidError::NotSha256Multihash(text.len()));
+    }
+    let bytes = bs58::decode(text)
+        .into_vec()
+        .map_err(|e| CidError::NotBase58(e.to_string()))?;
+    match bytes.split_first_chunk::<2>() {
+        Some((prefix, digest)) if *prefix == SHA2_256_PREFIX && digest.len() == 32 => {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(digest);
+            Ok(out)
+        }
+        _ => Err(CidError::NotSha256Multihash(bytes.len())),
+    }
+}
+
+/// The `CIDv0` text of a root block's sha2-256 digest.
+pub fn cid_v0_text(digest: &[u8; 32]) -> String {
+    let mut multihash = SHA2_256_PREFIX.to_vec();
+    multihash.extend_from_slice(digest);
+    bs58::encode(multihash).into_string()
+}
+
 fn leaf(chunk: &[u8]) -> Child {
     let size = chunk.len() as u64;
     let mut unixfs = Vec::with_capacity(chunk.len().saturating_add(16));
@@ -132,6 +172,24 @@ mod tests {
             cid_v0(b"hello world\n"),
             "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
         );
+    }
+
+    #[test]
+    fn a_cid_parses_to_its_digest_and_back() {
+        let text = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
+        let digest = parse_v0(text).unwrap();
+        assert_eq!(cid_v0_text(&digest), text);
+        assert_eq!(
+            parse_v0("QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5"),
+            Err(CidError::NotSha256Multihash(33))
+        );
+        assert!(matches!(parse_v0("0OIl"), Err(CidError::NotBase58(_))));
+        assert_eq!(parse_v0(""), Err(CidError::NotSha256Multihash(0)));
+        // A CIDv1 (base32, `b…`) is not a CIDv0.
+        assert!(matches!(
+            parse_v0("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"),
+            Err(CidError::NotBase58(_))
+        ));
     }
 
     #[test]

@@ -388,6 +388,43 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The fuzz target `ms_evidence` starts from this fixture: the seed is the fixture's evidence with
+/// its staychain configuration, as `mainstay verify` reads them. `UPDATE_CORPUS=1` rewrites it.
+#[test]
+fn the_fuzz_seed_is_this_fixture() {
+    let f = fixture();
+    let ContractScheme::P2wpkh(key) = &f.config.scheme else {
+        panic!("the fixture is P2WPKH")
+    };
+    let spec = mainstay::StaychainSpec {
+        network: "regtest".into(),
+        initial_txid: f.config.initial_txid.to_string(),
+        keys: vec![mainstay::evidence::ContractKeySpec {
+            public_key: key.public_key.to_string(),
+            chain_code: hex::encode(key.chain_code),
+        }],
+        required: None,
+    };
+    assert_eq!(spec.to_config().unwrap(), f.config);
+    let seed = serde_json::to_vec_pretty(&serde_json::json!({
+        "config": spec,
+        "evidence": f.evidence,
+        "commitment": f.commitment,
+    }))
+    .unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus/ms_evidence/seed-regtest");
+    if std::env::var_os("UPDATE_CORPUS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &seed).unwrap();
+    }
+    assert!(
+        std::fs::read(&path).unwrap() == seed,
+        "{} is stale: run UPDATE_CORPUS=1 cargo test -p mainstay --test attestation",
+        path.display()
+    );
+}
+
 fn flip_hex(hex: &str, at: usize) -> String {
     let mut chars: Vec<char> = hex.chars().collect();
     chars[at] = if chars[at] == '0' { '1' } else { '0' };
@@ -631,11 +668,44 @@ mod arbitrary_input {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The genuine evidence's JSON, damaged in place and cut: it is refused by the decoder
+        /// or by a check, never accepted and never a panic; undamaged, it verifies.
         #[test]
-        fn arbitrary_evidence_json_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            if let Ok(evidence) = serde_json::from_slice::<AttestationEvidence>(&bytes) {
-                let _ = evidence.verify(&fixture_config(), None);
+        fn damaged_evidence_json_is_refused(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4), cut in any::<usize>()) {
+            let valid = serde_json::to_vec(&fixture_cached()).unwrap();
+            let mut bytes = valid.clone();
+            for (at, value) in &edits {
+                let len = bytes.len();
+                bytes[at % len] = *value;
             }
+            bytes.truncate(cut % (valid.len() + 1));
+            let verdict = serde_json::from_slice::<AttestationEvidence>(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|evidence| {
+                    // Hex is read case-insensitively.
+                    let lower = |e: &AttestationEvidence| serde_json::to_string(e).unwrap().to_ascii_lowercase();
+                    let same = lower(&evidence) == lower(&fixture_cached());
+                    evidence.verify(&fixture_config(), None).map(|_| same).map_err(|e| e.to_string())
+                });
+            match verdict {
+                // Only evidence equal to the genuine one (up to whitespace and hex case) verifies.
+                Ok(same) => prop_assert!(same, "damaged evidence verifies"),
+                Err(e) => prop_assert!(bytes != valid, "the genuine evidence is refused: {e}"),
+            }
+        }
+
+        /// One hex digit changed in any Bitcoin field of the genuine evidence: refused.
+        #[test]
+        fn a_changed_hex_digit_in_the_bitcoin_data_is_refused(field in 0usize..3, at in any::<usize>()) {
+            let mut evidence = fixture_cached();
+            let text = match field {
+                0 => &mut evidence.staychain[1],
+                1 => &mut evidence.merkle_block,
+                _ => &mut evidence.confirmations[0],
+            };
+            let at = at % text.len();
+            *text = flip_hex(text, at);
+            prop_assert!(evidence.verify(&fixture_config(), None).is_err(), "field {field} digit {at}");
         }
 
         #[test]

@@ -12,12 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lightclient::genesis::Genesis;
-use lightclient::mapping::{ControllerPolicy, Mapping};
+use lightclient::mapping::Mapping;
 use secrecy::SecretString;
 use signer::Signer;
 use signer::pin::PinSource;
 use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Config, Pkcs11Signer};
-use signer::review::Review;
+use signer::review::{ReviewInput, ReviewInputError};
 use signer::statement::KeyStatement;
 use signer::yubihsm::{YubiHsmConfig, YubiHsmSigner};
 
@@ -213,13 +213,6 @@ struct MappingContext {
     precision: u8,
 }
 
-struct Loaded {
-    proposal: Mapping,
-    current: Option<Mapping>,
-    policy: Option<ControllerPolicy>,
-    precision: u8,
-}
-
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -229,42 +222,26 @@ fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
 }
 
 impl MappingContext {
-    fn load(&self, file: &Path) -> anyhow::Result<Loaded> {
-        let genesis = self.genesis.as_deref().map(load_genesis).transpose()?;
-        let policy = genesis.as_ref().map(|g| g.controllers.clone());
-        let precision = policy.as_ref().map_or(self.precision, |p| p.precision);
-        let proposal = Mapping::parse(&read(file)?, precision)
-            .with_context(|| format!("proposal {} is malformed", file.display()))?;
-        let current = match &self.current {
-            Some(path) => Some(
-                Mapping::parse(&read(path)?, precision)
-                    .with_context(|| format!("current mapping {} is malformed", path.display()))?,
-            ),
-            None => None,
-        };
-        if let Some(current) = &current
-            && proposal.sequence <= current.sequence
-        {
-            bail!(
-                "proposal sequence {} is not above the current {}",
-                proposal.sequence,
-                current.sequence
-            );
-        }
-        if let Some(genesis) = &genesis
-            && proposal.chain != genesis.chain_id
-        {
-            bail!(
-                "proposal is for chain {}, genesis is {}",
-                proposal.chain,
-                genesis.chain_id
-            );
-        }
-        Ok(Loaded {
-            proposal,
-            current,
-            policy,
-            precision,
+    fn load(&self, file: &Path) -> anyhow::Result<ReviewInput> {
+        let genesis = self.genesis.as_deref().map(read).transpose()?;
+        let proposal = read(file)?;
+        let current = self.current.as_deref().map(read).transpose()?;
+        ReviewInput::parse(
+            genesis.as_deref(),
+            &proposal,
+            current.as_deref(),
+            self.precision,
+        )
+        .map_err(|e| {
+            let file = match &e {
+                ReviewInputError::Genesis(_) => self.genesis.as_deref(),
+                ReviewInputError::Current(_) => self.current.as_deref(),
+                _ => Some(file),
+            };
+            match file {
+                Some(path) => anyhow::anyhow!("{}: {e}", path.display()),
+                None => anyhow::anyhow!("{e}"),
+            }
         })
     }
 }
@@ -330,12 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Review { file, context } => {
             let loaded = context.load(&file)?;
-            let review = Review::new(
-                &loaded.proposal,
-                loaded.current.as_ref(),
-                loaded.policy.as_ref(),
-                loaded.precision,
-            );
+            let review = loaded.review();
             print!("{review}");
         }
         Command::Sign {
@@ -345,12 +317,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
         } => {
             let mut loaded = context.load(&file)?;
-            let review = Review::new(
-                &loaded.proposal,
-                loaded.current.as_ref(),
-                loaded.policy.as_ref(),
-                loaded.precision,
-            );
+            let review = loaded.review();
             print!("{review}");
             let signer = hsm.open().await?;
             let key = signer.public_key();

@@ -5,8 +5,110 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
 use lightclient::amount::format_amount;
+use lightclient::genesis::{Genesis, GenesisError};
+use lightclient::header::ChainId;
 use lightclient::keys::{AssetId, PublicKey};
-use lightclient::mapping::{ControllerPolicy, MappedAsset, Mapping};
+use lightclient::mapping::{ControllerPolicy, MappedAsset, Mapping, MappingError};
+
+/// What a controller reviews: a proposal, the mapping in force, and the policy and precision of
+/// the chain they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewInput {
+    /// The proposed mapping.
+    pub proposal: Mapping,
+    /// The mapping in force, if any.
+    pub current: Option<Mapping>,
+    /// The controller policy, when a genesis was given.
+    pub policy: Option<ControllerPolicy>,
+    /// Decimals of mapped amounts.
+    pub precision: u8,
+}
+
+/// Why the review input is refused before any review is shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReviewInputError {
+    /// The genesis file does not parse or validate.
+    #[error("genesis: {0}")]
+    Genesis(GenesisError),
+    /// The proposal is not a mapping.
+    #[error("proposal is malformed: {0}")]
+    Proposal(MappingError),
+    /// The current mapping is not a mapping.
+    #[error("current mapping is malformed: {0}")]
+    Current(MappingError),
+    /// The proposal does not advance the sequence.
+    #[error("proposal sequence {proposal} is not above the current {current}")]
+    StaleSequence {
+        /// The proposal's sequence.
+        proposal: u64,
+        /// The current mapping's sequence.
+        current: u64,
+    },
+    /// The proposal names another chain than the genesis.
+    #[error("proposal is for chain {proposal}, genesis is {genesis}")]
+    WrongChain {
+        /// The proposal's chain.
+        proposal: ChainId,
+        /// The genesis chain.
+        genesis: ChainId,
+    },
+}
+
+impl ReviewInput {
+    /// Parses and cross-checks the files a review reads: `precision` applies when no genesis is
+    /// given; with one, its controller policy's precision does.
+    pub fn parse(
+        genesis: Option<&[u8]>,
+        proposal: &[u8],
+        current: Option<&[u8]>,
+        precision: u8,
+    ) -> Result<ReviewInput, ReviewInputError> {
+        let genesis = genesis
+            .map(Genesis::from_json)
+            .transpose()
+            .map_err(ReviewInputError::Genesis)?;
+        let policy = genesis.as_ref().map(|g| g.controllers.clone());
+        let precision = policy.as_ref().map_or(precision, |p| p.precision);
+        let proposal = Mapping::parse(proposal, precision).map_err(ReviewInputError::Proposal)?;
+        let current = current
+            .map(|bytes| Mapping::parse(bytes, precision))
+            .transpose()
+            .map_err(ReviewInputError::Current)?;
+        if let Some(current) = &current
+            && proposal.sequence <= current.sequence
+        {
+            return Err(ReviewInputError::StaleSequence {
+                proposal: proposal.sequence,
+                current: current.sequence,
+            });
+        }
+        if let Some(genesis) = genesis
+            && proposal.chain != genesis.chain_id
+        {
+            return Err(ReviewInputError::WrongChain {
+                proposal: proposal.chain,
+                genesis: genesis.chain_id,
+            });
+        }
+        Ok(ReviewInput {
+            proposal,
+            current,
+            policy,
+            precision,
+        })
+    }
+
+    /// The review of this input.
+    pub fn review(&self) -> Review {
+        Review::new(
+            &self.proposal,
+            self.current.as_ref(),
+            self.policy.as_ref(),
+            self.precision,
+        )
+    }
+}
 
 /// What happened to one (asset, item) holding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,5 +375,53 @@ impl fmt::Display for Review {
             writeln!(f, "  {key} — not signed yet")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(chain: &str, sequence: u64) -> Vec<u8> {
+        format!(
+            r#"{{"assets":[{{"amount":"1.5","assetid":"{}","fineness":"999.9","issuer":"i","location":"l","refiner":"r","vref":"AB-1"}}],"chain":"{chain}","date":"2026-11-21T12:00:00Z","height":7,"sequence":{sequence},"signatures":[]}}"#,
+            "01".repeat(32)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_review_input_is_refused_with_its_reason() {
+        let proposal = mapping("abt-test-1", 5);
+        let input = ReviewInput::parse(None, &proposal, None, 3).unwrap();
+        assert_eq!(input.precision, 3);
+        assert!(input.review().to_string().contains("AB-1"));
+        assert!(matches!(
+            ReviewInput::parse(None, b"{", None, 3),
+            Err(ReviewInputError::Proposal(MappingError::Json(_)))
+        ));
+        assert!(matches!(
+            ReviewInput::parse(None, &proposal, Some(b"[]"), 3),
+            Err(ReviewInputError::Current(MappingError::Json(_)))
+        ));
+        assert_eq!(
+            ReviewInput::parse(None, &proposal, Some(&mapping("abt-test-1", 5)), 3),
+            Err(ReviewInputError::StaleSequence {
+                proposal: 5,
+                current: 5
+            })
+        );
+        assert!(matches!(
+            ReviewInput::parse(Some(b"{}"), &proposal, None, 3),
+            Err(ReviewInputError::Genesis(_))
+        ));
+        // One decimal fewer than the amount has: the proposal does not parse.
+        assert!(matches!(
+            ReviewInput::parse(None, &proposal, None, 0),
+            Err(ReviewInputError::Proposal(MappingError::Amount {
+                index: 0,
+                ..
+            }))
+        ));
     }
 }

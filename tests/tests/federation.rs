@@ -676,6 +676,17 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
         );
         assert_eq!(by_cid, published);
     }
+    // A malformed CID is the asker's mistake (400 naming the field), not a missing mapping.
+    let (status, body) = http(
+        fed.nodes[0].api,
+        "GET",
+        "/v1/mappings/cid:QmNotBase58l0O",
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request");
+    assert_eq!(body["field"], "cid");
     let file = fed.dir.path().join("final-mapping.json");
     std::fs::write(&file, &published).unwrap();
     let verify = Command::new(workspace_binary("signer"))

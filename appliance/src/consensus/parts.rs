@@ -21,8 +21,15 @@ pub const CHUNK: usize = 512 * 1024;
 /// Largest block accepted from a stream (the proposer's limit is smaller).
 pub const MAX_BLOCK_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Streams kept open at once; a peer that opens more loses the oldest.
+/// Streams kept open at once across all publishers; past it the oldest is dropped.
 const MAX_OPEN_STREAMS: usize = 64;
+
+/// Streams kept open per publisher: a publisher that opens more loses its own oldest, so one
+/// peer cannot push an honest proposer's stream out.
+pub const MAX_STREAMS_PER_PUBLISHER: usize = 4;
+
+/// Most parts a stream can have: `Init`, the largest block in [`CHUNK`]-sized data parts, `Fin`.
+pub const MAX_PARTS: u64 = MAX_BLOCK_BYTES.div_ceil(CHUNK as u64) + 2;
 
 /// What a proposer sends: the header and the transactions it commits to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +114,12 @@ pub enum StreamError {
     /// The first message is not an `Init` part, or an `Init` part appears later.
     #[error("stream parts out of shape: {0}")]
     Malformed(&'static str),
+    /// A part numbered at or beyond [`MAX_PARTS`].
+    #[error("stream part {0} is beyond the {MAX_PARTS} parts of the largest block")]
+    TooManyParts(u64),
+    /// The data parts hold more than [`MAX_BLOCK_BYTES`] before the stream is complete.
+    #[error("stream holds {0} data bytes, more than the largest block of {MAX_BLOCK_BYTES}")]
+    Overfull(u64),
     /// The data is not the length the `Init` part announced.
     #[error("stream carries {got} bytes, its header announced {announced}")]
     Length {
@@ -136,6 +149,8 @@ struct OpenStream {
     parts: BTreeMap<u64, StreamContent<ProposalPart>>,
     fin: Option<u64>,
     opened: u64,
+    /// Data bytes held.
+    bytes: u64,
 }
 
 /// Streams being received, keyed by publisher and stream id.
@@ -146,21 +161,27 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    /// Adds one message; returns the stream's header and block once every part is in.
+    /// Adds one message; returns the stream's header and block once every part is in, or why
+    /// the stream was dropped. What is held stays bounded: at most
+    /// [`MAX_STREAMS_PER_PUBLISHER`] streams per publisher and [`MAX_OPEN_STREAMS`] in all, each
+    /// of at most [`MAX_PARTS`] parts and [`MAX_BLOCK_BYTES`] of data.
     pub fn insert(
         &mut self,
         publisher: PeerId,
         message: StreamMessage<ProposalPart>,
     ) -> Option<Result<(StreamHeader, BlockProposal), StreamError>> {
         let key = (publisher, message.stream_id.clone());
-        if !self.open.contains_key(&key) && self.open.len() >= MAX_OPEN_STREAMS {
-            let oldest = self
-                .open
-                .iter()
-                .min_by_key(|(_, s)| s.opened)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                self.open.remove(&oldest);
+        if message.sequence >= MAX_PARTS {
+            self.open.remove(&key);
+            return Some(Err(StreamError::TooManyParts(message.sequence)));
+        }
+        if !self.open.contains_key(&key) {
+            let publishers = self.open.keys().filter(|(p, _)| *p == publisher).count();
+            if publishers >= MAX_STREAMS_PER_PUBLISHER {
+                self.drop_oldest(|(p, _)| *p == publisher);
+            }
+            if self.open.len() >= MAX_OPEN_STREAMS {
+                self.drop_oldest(|_| true);
             }
         }
         self.counter = self.counter.saturating_add(1);
@@ -172,10 +193,19 @@ impl Reassembly {
         if matches!(message.content, StreamContent::Fin) {
             stream.fin = Some(message.sequence);
         }
-        stream
-            .parts
-            .entry(message.sequence)
-            .or_insert(message.content);
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            stream.parts.entry(message.sequence)
+        {
+            if let StreamContent::Data(ProposalPart::Data(chunk)) = &message.content {
+                stream.bytes = stream.bytes.saturating_add(chunk.len() as u64);
+            }
+            slot.insert(message.content);
+        }
+        if stream.bytes > MAX_BLOCK_BYTES {
+            let bytes = stream.bytes;
+            self.open.remove(&key);
+            return Some(Err(StreamError::Overfull(bytes)));
+        }
         let fin = stream.fin?;
         let complete = u64::try_from(stream.parts.len()).ok()? == fin.checked_add(1)?
             && stream.parts.keys().next_back() == Some(&fin);
@@ -184,6 +214,28 @@ impl Reassembly {
         }
         let stream = self.open.remove(&key)?;
         Some(assemble(stream.parts))
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Data bytes held in open streams.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.open.values().map(|s| s.bytes).sum()
+    }
+
+    fn drop_oldest(&mut self, which: impl Fn(&(PeerId, StreamId)) -> bool) {
+        let oldest = self
+            .open
+            .iter()
+            .filter(|(k, _)| which(k))
+            .min_by_key(|(_, s)| s.opened)
+            .map(|(k, _)| k.clone());
+        if let Some(oldest) = oldest {
+            self.open.remove(&oldest);
+        }
     }
 
     /// Forgets every stream (at a new height).

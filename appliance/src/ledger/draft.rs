@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 
 use lightclient::amount::format_amount;
+use lightclient::hash::Hash32;
 use lightclient::keys::AssetId;
-use lightclient::mapping::{MappedAsset, Mapping, MappingError};
+use lightclient::mapping::{ControllerPolicy, MappedAsset, Mapping, MappingError};
 
 use super::remap::{Allocations, RemapError, consolidate};
 use super::state::{LedgerState, RequestKind, RequestStatus};
@@ -44,6 +45,53 @@ pub enum DraftError {
     /// An allocation names an item or asset the ledger does not know (a ledger bug).
     #[error("the mapping names unknown {0}")]
     Unknown(String),
+}
+
+/// Why a controller's posted copy of the draft was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostedDraftError {
+    /// The body is not a mapping, or a signature on it is not a controller's valid signature.
+    #[error("{0}")]
+    Refused(MappingError),
+    /// The body is a mapping, but not the current draft: it signs another digest.
+    #[error("the posted mapping signs {posted}; the current draft is {current}")]
+    Stale {
+        /// The digest the posted mapping signs.
+        posted: Hash32,
+        /// The current draft's digest.
+        current: Hash32,
+    },
+    /// The current draft has no digest (a ledger bug).
+    #[error("the draft: {0}")]
+    Draft(MappingError),
+}
+
+/// Checks a controller's post of `draft`: the body must be the draft itself (same signing
+/// digest), and every signature on it must be a controller's and verify. Returns the mapping as
+/// posted, whose signatures can then be collected. One valid signature is enough: the threshold
+/// is reached by collecting posts.
+pub fn check_posted_draft(
+    draft: &Mapping,
+    policy: &ControllerPolicy,
+    body: &[u8],
+) -> Result<Mapping, PostedDraftError> {
+    let posted = Mapping::parse(body, policy.precision).map_err(PostedDraftError::Refused)?;
+    let current = draft.signing_digest().map_err(PostedDraftError::Draft)?;
+    let digest = posted.signing_digest().map_err(PostedDraftError::Refused)?;
+    if digest != current {
+        return Err(PostedDraftError::Stale {
+            posted: digest,
+            current,
+        });
+    }
+    ControllerPolicy {
+        threshold: 1,
+        ..policy.clone()
+    }
+    .verify(&posted, &draft.chain, None)
+    .map_err(PostedDraftError::Refused)?;
+    Ok(posted)
 }
 
 impl LedgerState {

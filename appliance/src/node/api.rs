@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use lightclient::encoding::Encode;
 use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
-use lightclient::mapping::{ControllerPolicy, Mapping};
+use lightclient::mapping::ControllerPolicy;
 use lightclient::merkle::InclusionProof;
 use lightclient::tx::SignedTransaction;
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use super::actors::{ChainActor, Inspect, MempoolActor, Metrics, Read, Submit, Su
 use super::now_ms;
 use crate::admission::{decode_encoded, decode_submission};
 use crate::chain::Chain;
-use crate::ledger::draft::Draft;
+use crate::ledger::draft::{Draft, PostedDraftError, check_posted_draft};
 use crate::ledger::state_tree::StateKey;
 use crate::ledger::{LedgerError, code_name};
 use crate::mempool::{Mempool, MempoolError};
@@ -580,7 +580,18 @@ async fn mapping_bytes(state: web::Data<ApiState>, path: web::Path<String>) -> H
             Err(r) => return r,
         }
     } else if let Some(cid) = key.strip_prefix("cid:") {
-        MappingKey::Cid(cid.to_string())
+        // Only a well-formed CIDv0 is looked up; anything else is the asker's mistake, not a miss.
+        match lightclient::cid::parse_v0(cid) {
+            Ok(_) => MappingKey::Cid(cid.to_string()),
+            Err(e) => {
+                return field_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "cid",
+                    format!("cid: {e}"),
+                );
+            }
+        }
     } else {
         match parse::<u64>("sequence", &key) {
             Ok(sequence) => MappingKey::Sequence(sequence),
@@ -684,31 +695,26 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
         Ok(found) => found,
         Err(r) => return r,
     };
-    // Checks signatures one by one: each must be a controller's and verify.
+    let posted = match check_posted_draft(&draft.mapping, &policy, &body) {
+        Ok(posted) => posted,
+        Err(e @ PostedDraftError::Refused(_)) => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_refused", e);
+        }
+        Err(e @ PostedDraftError::Stale { .. }) => {
+            return error(StatusCode::CONFLICT, "stale_draft", e);
+        }
+        Err(e @ PostedDraftError::Draft(_)) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e);
+        }
+    };
+    let Ok(expected) = draft.mapping.signing_digest() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "digest");
+    };
+    // Counts signatures one by one: each is a controller's that verifies.
     let each_signature = ControllerPolicy {
         threshold: 1,
         ..policy.clone()
     };
-    let refused =
-        |e: &dyn std::fmt::Display| error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_refused", e);
-    let posted = match Mapping::parse(&body, policy.precision) {
-        Ok(m) => m,
-        Err(e) => return refused(&e),
-    };
-    let (Ok(expected), Ok(got)) = (draft.mapping.signing_digest(), posted.signing_digest()) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "digest");
-    };
-    if expected != got {
-        return error(
-            StatusCode::CONFLICT,
-            "stale_draft",
-            format!("the posted mapping signs {got}; the current draft is {expected}"),
-        );
-    }
-    // One valid signature is enough to be worth collecting.
-    if let Err(e) = each_signature.verify(&posted, &posted.chain, None) {
-        return refused(&e);
-    }
     let mut merged = draft.mapping;
     {
         let Ok(mut collected) = state.draft_signatures.lock() else {

@@ -142,4 +142,25 @@ proptest! {
     fn configs_never_panic(text in "\\PC{0,300}") {
         let _ = NodeConfig::parse(&text);
     }
+
+    /// The example configuration, damaged: the undamaged file is the control and parses.
+    #[test]
+    fn damaged_example_configs_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4), cut in any::<usize>()) {
+        let example = include_str!("../../../deploy/examples/node.toml").as_bytes();
+        let mut bytes = example.to_vec();
+        for (at, value) in &edits {
+            let len = bytes.len();
+            bytes[at % len] = *value;
+        }
+        bytes.truncate(cut % (example.len() + 1));
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => {
+                let parsed = NodeConfig::parse(text);
+                if bytes == example {
+                    prop_assert!(parsed.is_ok(), "{parsed:?}");
+                }
+            }
+            Err(_) => prop_assert!(bytes != example),
+        }
+    }
 }

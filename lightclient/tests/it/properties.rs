@@ -469,11 +469,13 @@ proptest! {
     }
 
     #[test]
-    fn any_bit_flip_in_a_signed_transaction_fails_verification(operation in operation(), bit in any::<usize>()) {
+    fn any_bit_flip_in_a_signed_transaction_fails_decoding_or_verification(operation in operation(), bit in any::<usize>()) {
         let bytes = flip(&transaction(operation).to_bytes(), bit);
-        if let Ok(tx) = SignedTransaction::from_bytes(&bytes) {
-            prop_assert!(tx.verify_signature().is_err());
-        }
+        let refused = match SignedTransaction::from_bytes(&bytes) {
+            Err(_) => true,
+            Ok(tx) => tx.verify_signature().is_err(),
+        };
+        prop_assert!(refused, "bit {} flipped and the transaction still verifies", bit % (bytes.len() * 8));
     }
 
     #[test]
@@ -486,9 +488,11 @@ proptest! {
         } else {
             (header.to_bytes(), flip(&cert.to_bytes(), bit))
         };
-        if let (Ok(h), Ok(c)) = (BlockHeader::from_bytes(&header_bytes), CommitCertificate::from_bytes(&cert_bytes)) {
-            prop_assert!(c.verify_header(&h, &set).is_err());
-        }
+        let refused = match (BlockHeader::from_bytes(&header_bytes), CommitCertificate::from_bytes(&cert_bytes)) {
+            (Ok(h), Ok(c)) => c.verify_header(&h, &set).is_err(),
+            _ => true,
+        };
+        prop_assert!(refused, "a flipped bit still certifies the header");
     }
 
     #[test]
@@ -515,15 +519,89 @@ proptest! {
     #[test]
     fn no_decoder_panics_on_damaged_valid_input(operation in operation(), edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
         let (mapping, _) = signed_mapping(5, &[0, 1]);
-        for valid in [transaction(operation).to_bytes(), mapping.to_json_bytes().unwrap()] {
+        let (keys, set) = validators();
+        let header = header(&set);
+        let cert = certify(&header, &keys, &set, &[0, 1, 2]);
+        let tx = transaction(operation);
+        let vote = cert.precommit(&chain(), set.validators()[0].address());
+        let proof = InclusionProof::build(&[b"a".as_slice(), b"b", b"c"], 1).unwrap();
+        let genesis = serde_json::to_vec(&crate::genesis::genesis()).unwrap();
+        let valid: [(&str, Vec<u8>); 10] = [
+            ("signed transaction", tx.to_bytes()),
+            ("transaction", tx.transaction.to_bytes()),
+            ("transaction json", serde_json::to_vec(&tx).unwrap()),
+            ("header", header.to_bytes()),
+            ("certificate", cert.to_bytes()),
+            ("validator set", set.to_bytes()),
+            ("vote", vote.to_bytes()),
+            ("inclusion proof", proof.to_bytes()),
+            ("mapping", mapping.to_json_bytes().unwrap()),
+            ("genesis", genesis),
+        ];
+        for (what, valid) in valid {
             let mut bytes = valid.clone();
             for (at, value) in &edits {
                 let len = bytes.len();
                 bytes[at % len] = *value;
             }
             bytes.truncate(cut % (valid.len() + 1));
-            let _ = SignedTransaction::from_bytes(&bytes);
-            let _ = Mapping::parse(&bytes, 3);
+            let unchanged = bytes == valid;
+            let decoded = match what {
+                "signed transaction" => SignedTransaction::from_bytes(&bytes).is_ok(),
+                "transaction" => Transaction::from_bytes(&bytes).is_ok(),
+                "transaction json" => serde_json::from_slice::<SignedTransaction>(&bytes).is_ok(),
+                "header" => BlockHeader::from_bytes(&bytes).is_ok(),
+                "certificate" => CommitCertificate::from_bytes(&bytes).is_ok(),
+                "validator set" => ValidatorSet::from_bytes(&bytes).is_ok(),
+                "vote" => Vote::from_bytes(&bytes).is_ok(),
+                "inclusion proof" => InclusionProof::from_bytes(&bytes).is_ok(),
+                "mapping" => Mapping::parse(&bytes, 3).is_ok(),
+                _ => Genesis::from_json(&bytes).is_ok(),
+            };
+            // The untouched input is the control: each decoder takes its own valid encoding.
+            if unchanged {
+                prop_assert!(decoded, "{what}: the valid input does not decode");
+            }
         }
+    }
+}
+
+/// Finding (issue 14): the bit-flip properties above passed without checking anything whenever
+/// decoding failed. Over every byte of real transactions, flips that still decode are many, and
+/// each is caught by the signature check.
+#[test]
+fn byte_flips_that_still_decode_are_caught_by_the_signature() {
+    let kinds = [
+        Operation::Transfer {
+            to: AccountId([2; 20]),
+            asset: AssetId([3; 32]),
+            amount: 5,
+            expected_fee: 1,
+        },
+        Operation::Ban {
+            account: AccountId([4; 20]),
+            reason: "test".into(),
+        },
+    ];
+    for operation in kinds {
+        let valid = transaction(operation).to_bytes();
+        let mut decoded = 0;
+        for at in 0..valid.len() {
+            let mut bytes = valid.clone();
+            bytes[at] ^= 0x01;
+            if let Ok(tx) = SignedTransaction::from_bytes(&bytes) {
+                decoded += 1;
+                assert!(
+                    tx.verify_signature().is_err(),
+                    "byte {at} flipped and the transaction verifies"
+                );
+            }
+        }
+        // Every fixed-width field decodes when damaged: the check above ran for most positions.
+        assert!(
+            decoded * 2 > valid.len(),
+            "only {decoded} of {} flips decoded",
+            valid.len()
+        );
     }
 }

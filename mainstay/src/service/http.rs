@@ -101,7 +101,18 @@ async fn send(state: web::Data<Arc<ServiceState>>, body: web::Bytes) -> HttpResp
     )
 }
 
-fn accept_commitment(state: &ServiceState, body: &[u8]) -> Result<(), String> {
+/// A `commitment/send` body, decoded: the payload and the signature, if any, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The decoded `X-MAINSTAY-PAYLOAD`.
+    pub payload: SendPayload,
+    /// `X-MAINSTAY-SIGNATURE`, base64 DER, when present.
+    pub signature: Option<String>,
+}
+
+/// Decodes a `commitment/send` body, with the reference server's error strings, before its slot
+/// is known.
+pub fn parse_send_request(body: &[u8]) -> Result<SendRequest, String> {
     const NOT_BASE64: &str = "X-MAINSTAY-PAYLOAD not in base64 format";
     let request: serde_json::Value = serde_json::from_slice(body).map_err(|_| NOT_BASE64)?;
     let payload = request
@@ -121,23 +132,35 @@ fn accept_commitment(state: &ServiceState, body: &[u8]) -> Result<(), String> {
     }
     let payload: SendPayload =
         serde_json::from_value(raw).map_err(|_| "position expects a int".to_string())?;
-    let slot = state
-        .slot(payload.position)
-        .ok_or("your position is unknown to us")?;
-    if slot.token != payload.token {
+    let signature = request
+        .get(api::SIGNATURE_KEY)
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(SendRequest { payload, signature })
+}
+
+/// Checks a decoded request against its slot's token and public key (a slot without a key takes
+/// unsigned commitments); returns the commitment in internal byte order.
+pub fn check_send_request(
+    request: &SendRequest,
+    token: &str,
+    public_key: Option<&str>,
+) -> Result<[u8; 32], String> {
+    const BAD_COMMITMENT: &str = "commitment string parameter must contain 64 characters";
+    let payload = &request.payload;
+    if payload.token != token {
         return Err("your token is wrong".into());
     }
     if payload.commitment.len() != 64 {
-        return Err("commitment string parameter must contain 64 characters".into());
+        return Err(BAD_COMMITMENT.into());
     }
     let mut written = [0u8; 32];
-    hex::decode_to_slice(&payload.commitment, &mut written)
-        .map_err(|_| "commitment string parameter must contain 64 characters".to_string())?;
-    if let Some(key) = &slot.public_key {
+    hex::decode_to_slice(&payload.commitment, &mut written).map_err(|_| BAD_COMMITMENT)?;
+    if let Some(key) = public_key {
         let signature = request
-            .get(api::SIGNATURE_KEY)
-            .and_then(|s| s.as_str())
-            .filter(|s| !s.is_empty())
+            .signature
+            .as_deref()
             .ok_or("missing X-MAINSTAY-SIGNATURE")?;
         let valid = (|| {
             let der = BASE64.decode(signature).ok()?;
@@ -151,8 +174,16 @@ fn accept_commitment(state: &ServiceState, body: &[u8]) -> Result<(), String> {
             return Err("your signature is incorrect".into());
         }
     }
-    let internal = internal_bytes("commitment", &payload.commitment)
-        .map_err(|_| "commitment string parameter must contain 64 characters".to_string())?;
+    internal_bytes("commitment", &payload.commitment).map_err(|_| BAD_COMMITMENT.to_string())
+}
+
+fn accept_commitment(state: &ServiceState, body: &[u8]) -> Result<(), String> {
+    let request = parse_send_request(body)?;
+    let payload = &request.payload;
+    let slot = state
+        .slot(payload.position)
+        .ok_or("your position is unknown to us")?;
+    let internal = check_send_request(&request, &slot.token, slot.public_key.as_deref())?;
     state
         .store
         .set_commitment(payload.position, &internal)
