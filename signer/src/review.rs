@@ -415,6 +415,27 @@ mod tests {
             ReviewInput::parse(Some(b"{}"), &proposal, None, 3),
             Err(ReviewInputError::Genesis(_))
         ));
+        let vector: serde_json::Value =
+            serde_json::from_str(include_str!("../../lightclient/tests/vectors/genesis.json"))
+                .unwrap();
+        let genesis = serde_json::to_vec(&vector["genesis"]).unwrap();
+        let chain = vector["genesis"]["chain_id"].as_str().unwrap();
+        let precision = u8::try_from(
+            vector["genesis"]["controllers"]["precision"]
+                .as_u64()
+                .unwrap(),
+        )
+        .unwrap();
+        let input = ReviewInput::parse(Some(&genesis), &mapping(chain, 5), None, 0).unwrap();
+        assert_eq!(input.precision, precision);
+        assert!(input.policy.is_some());
+        assert_eq!(
+            ReviewInput::parse(Some(&genesis), &mapping("abt-other-1", 5), None, 3),
+            Err(ReviewInputError::WrongChain {
+                proposal: ChainId::new("abt-other-1").unwrap(),
+                genesis: ChainId::new(chain).unwrap(),
+            })
+        );
         // One decimal fewer than the amount has: the proposal does not parse.
         assert!(matches!(
             ReviewInput::parse(None, &proposal, None, 0),

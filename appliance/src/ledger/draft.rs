@@ -234,12 +234,53 @@ pub fn rfc3339_utc(time_ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339_utc;
+    use super::*;
 
     #[test]
     fn dates_are_utc_rfc3339() {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_795_305_599_999), "2026-11-21T23:59:59Z");
+    }
+
+    /// The mapping vector (2-of-3, signed by controllers 0 and 2) as a draft and its posts.
+    #[test]
+    fn a_posted_draft_must_be_the_draft_signed_by_controllers() {
+        let vector: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../lightclient/tests/vectors/mapping.json"
+        ))
+        .unwrap();
+        let policy: ControllerPolicy = serde_json::from_value(vector["policy"].clone()).unwrap();
+        let published = vector["published"].as_str().unwrap().as_bytes();
+        let mut draft = Mapping::parse(published, policy.precision).unwrap();
+        draft.signatures.clear();
+
+        let posted = check_posted_draft(&draft, &policy, published).unwrap();
+        assert_eq!(posted.signatures.len(), 2);
+
+        let mut other = draft.clone();
+        other.sequence += 1;
+        let other_bytes = other.to_json_bytes().unwrap();
+        assert_eq!(
+            check_posted_draft(&draft, &policy, &other_bytes),
+            Err(PostedDraftError::Stale {
+                posted: other.signing_digest().unwrap(),
+                current: draft.signing_digest().unwrap(),
+            })
+        );
+        assert!(matches!(
+            check_posted_draft(&draft, &policy, b"{"),
+            Err(PostedDraftError::Refused(MappingError::Json(_)))
+        ));
+        // The draft itself, unsigned: nothing to collect.
+        assert_eq!(
+            check_posted_draft(&draft, &policy, &draft.to_json_bytes().unwrap()),
+            Err(PostedDraftError::Refused(
+                MappingError::NotEnoughSignatures {
+                    valid: 0,
+                    required: 1
+                }
+            ))
+        );
     }
 }
