@@ -538,42 +538,39 @@ pub fn all() -> Vec<Seed> {
             );
         }
     }
-    for name in [
-        "0830000-0",
-        "0830000-1000",
-        "0830000-1850",
-        "0831332-0_1_15_20_115_2019_2024",
-    ] {
-        let bytes = match name {
-            "0830000-0" => {
-                &include_bytes!("../../mainstay/tests/vectors/bitcoin/txoutproof-0830000-0.bin")[..]
-            }
-            "0830000-1000" => {
-                &include_bytes!("../../mainstay/tests/vectors/bitcoin/txoutproof-0830000-1000.bin")
-                    [..]
-            }
-            "0830000-1850" => {
-                &include_bytes!("../../mainstay/tests/vectors/bitcoin/txoutproof-0830000-1850.bin")
-                    [..]
-            }
-            _ => &include_bytes!(
-                "../../mainstay/tests/vectors/bitcoin/txoutproof-0831332-0_1_15_20_115_2019_2024.bin"
-            )[..],
+    macro_rules! txoutproof {
+        ($name:literal) => {
+            (
+                $name,
+                &include_bytes!(concat!(
+                    "../../mainstay/tests/vectors/bitcoin/txoutproof-",
+                    $name,
+                    ".bin"
+                ))[..],
+            )
         };
+    }
+    for (name, bytes) in [
+        txoutproof!("0830000-0"),
+        txoutproof!("0830000-1000"),
+        txoutproof!("0830000-1850"),
+        txoutproof!("0831332-0_1_15_20_115_2019_2024"),
+    ] {
         add("ms_merkle_block", format!("mainnet-{name}"), bytes.to_vec());
     }
     let headers =
         include_bytes!("../../mainstay/tests/vectors/bitcoin/mainnet-headers-822528-830592.bin");
+    // The target's chain holds 822,528–824,543: six headers across the retarget at 824,544,
+    // and the same run offered from two headers before it (known headers change nothing).
     add(
         "ms_bitcoin_headers",
-        "mainnet-822528-six".into(),
-        headers[..6 * 80].to_vec(),
+        "mainnet-824544-retarget".into(),
+        headers[2016 * 80..2022 * 80].to_vec(),
     );
-    // Across the retarget at 824,544 (= 822,528 + 2,016).
     add(
         "ms_bitcoin_headers",
-        "mainnet-824542-retarget".into(),
-        headers[2014 * 80..2018 * 80].to_vec(),
+        "mainnet-824542-known-then-new".into(),
+        headers[2014 * 80..2020 * 80].to_vec(),
     );
     for (name, bytes) in service_requests() {
         add("ms_service_request", name, bytes);

@@ -418,10 +418,12 @@ fn draft() -> &'static Mapping {
 /// controllers.
 pub fn ap_draft_post(data: &[u8]) {
     let (_, policy) = controllers();
-    let Ok(posted) = appliance::ledger::draft::check_posted_draft(draft(), policy, data) else {
+    let Ok((posted, digest)) = appliance::ledger::draft::check_posted_draft(draft(), policy, data)
+    else {
         return;
     };
-    assert_eq!(posted.signing_digest(), draft().signing_digest());
+    assert_eq!(draft().signing_digest().as_ref(), Ok(&digest));
+    assert_eq!(posted.signing_digest(), Ok(digest));
     let each = ControllerPolicy {
         threshold: 1,
         ..policy.clone()
@@ -465,8 +467,18 @@ struct EvidenceCase {
     commitment: Option<String>,
 }
 
+/// The verifier's clock in the Bitcoin targets: later than every vector header.
+const BITCOIN_NOW: u32 = 1_800_000_000;
+
+/// A header chain at the network's genesis, as a verifier without a later checkpoint starts.
+fn chain_from_genesis(network: bitcoin::Network) -> Option<mainstay::HeaderChain> {
+    let genesis = bitcoin::constants::genesis_block(network).header;
+    mainstay::HeaderChain::new(network, mainstay::Checkpoint::genesis(network), genesis).ok()
+}
+
 /// Attestation evidence with the staychain configuration it is checked under (what the
-/// `mainstay verify` command and a light client are given).
+/// `mainstay verify` command and a light client are given), its headers offered to a chain
+/// followed from the network's genesis.
 pub fn ms_evidence(data: &[u8]) {
     let Ok(case) = serde_json::from_slice::<EvidenceCase>(data) else {
         return;
@@ -474,12 +486,34 @@ pub fn ms_evidence(data: &[u8]) {
     let Ok(config) = case.config.to_config() else {
         return;
     };
-    let verdict = case.evidence.verify(&config, case.commitment.as_deref());
+    let Some(base) = chain_from_genesis(config.network) else {
+        return;
+    };
+    let mut chain = base.clone();
+    let verdict = case.evidence.verify_extending(
+        &config,
+        &mut chain,
+        BITCOIN_NOW,
+        case.commitment.as_deref(),
+    );
     json_round_trip(&case.evidence);
     let json = serde_json::to_vec(&case.evidence).expect("serialises");
     let again: mainstay::evidence::AttestationEvidence =
         serde_json::from_slice(&json).expect("parses");
-    assert_eq!(again.verify(&config, case.commitment.as_deref()), verdict);
+    let mut fresh = base;
+    assert_eq!(
+        again.verify_extending(&config, &mut fresh, BITCOIN_NOW, case.commitment.as_deref()),
+        verdict
+    );
+    if let Ok((report, _)) = verdict {
+        // Verified once, it verifies on the chain it extended without extending it again.
+        assert_eq!(
+            case.evidence
+                .verify(&config, &chain, case.commitment.as_deref()),
+            Ok(report.clone())
+        );
+        assert!(report.confirmations >= config.min_confirmations);
+    }
 }
 
 /// A BIP 37 merkle block (`gettxoutproof`), checked for each transaction it matches.
@@ -492,22 +526,45 @@ pub fn ms_merkle_block(data: &[u8]) {
     let mut indexes = Vec::new();
     let extracted = block.txn.extract_matches(&mut matches, &mut indexes).ok();
     for txid in matches.iter().take(8) {
-        if mainstay::inclusion::verify_inclusion(*txid, &block, &[], bitcoin::Network::Bitcoin)
-            .is_ok()
-        {
+        if mainstay::inclusion::verify_merkle_block(*txid, &block).is_ok() {
             assert_eq!(extracted, Some(block.header.merkle_root));
         }
     }
     let absent = bitcoin::Txid::from_byte_array([0xa5; 32]);
     if !matches.contains(&absent) {
-        assert!(
-            mainstay::inclusion::verify_inclusion(absent, &block, &[], bitcoin::Network::Bitcoin)
-                .is_err()
-        );
+        assert!(mainstay::inclusion::verify_merkle_block(absent, &block).is_err());
     }
 }
 
-/// A chain of 80-byte headers: the first is the attestation's block, the rest confirm it.
+/// Mainnet's difficulty period 822,528–824,543 (from the vectors): the chain the headers of
+/// `ms_bitcoin_headers` are offered to.
+fn mainnet_period() -> &'static mainstay::HeaderChain {
+    static CHAIN: OnceLock<mainstay::HeaderChain> = OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let bytes = include_bytes!(
+            "../../mainstay/tests/vectors/bitcoin/mainnet-headers-822528-830592.bin"
+        );
+        let headers: Vec<bitcoin::block::Header> = bytes[..2016 * 80]
+            .chunks(80)
+            .map(|c| deserialize(c).expect("a vector header"))
+            .collect();
+        let checkpoint = mainstay::Checkpoint {
+            height: 822_528,
+            hash: headers[0].block_hash(),
+        };
+        let mut chain =
+            mainstay::HeaderChain::new(bitcoin::Network::Bitcoin, checkpoint, headers[0])
+                .expect("the checkpoint");
+        chain
+            .extend(&headers[1..], BITCOIN_NOW)
+            .expect("the vector period");
+        chain
+    })
+}
+
+/// 80-byte headers offered to a mainnet chain holding one whole difficulty period (822,528 to
+/// 824,543): they may extend it across the retarget at 824,544 or branch from any of its
+/// headers. Whatever is accepted links, meets the rules' bits and has the work.
 pub fn ms_bitcoin_headers(data: &[u8]) {
     let mut headers = Vec::new();
     for chunk in data.chunks(80) {
@@ -516,38 +573,38 @@ pub fn ms_bitcoin_headers(data: &[u8]) {
         };
         headers.push(header);
     }
-    let Some((first, confirmations)) = headers.split_first() else {
+    let mut chain = mainnet_period().clone();
+    let verdict = chain.extend(&headers, BITCOIN_NOW);
+    let Ok(extension) = verdict else {
+        assert_eq!(
+            chain.tip_hash(),
+            mainnet_period().tip_hash(),
+            "a refusal changes nothing"
+        );
         return;
     };
-    // A one-transaction block: its merkle root is that transaction's id.
-    let txid = bitcoin::Txid::from_byte_array(first.merkle_root.to_byte_array());
-    let txn = bitcoin::merkle_tree::PartialMerkleTree::from_txids(&[txid], &[true]);
-    let block = bitcoin::MerkleBlock {
-        header: *first,
-        txn,
-    };
-    let verdict = mainstay::inclusion::verify_inclusion(
-        txid,
-        &block,
-        confirmations,
-        bitcoin::Network::Bitcoin,
-    );
     let limit = bitcoin::params::Params::new(bitcoin::Network::Bitcoin).max_attainable_target;
-    let linked = headers
-        .windows(2)
-        .all(|w| w[1].prev_blockhash == w[0].block_hash());
-    let worked = headers
-        .iter()
-        .all(|h| h.target() <= limit && h.validate_pow(h.target()).is_ok());
-    assert_eq!(
-        verdict.is_ok(),
-        linked && worked,
-        "inclusion {verdict:?}, linked {linked}, work {worked}"
-    );
-    if let Ok(inclusion) = verdict {
-        assert_eq!(inclusion.confirmations, headers.len());
-        assert_eq!(inclusion.block, first.block_hash());
+    for height in extension.fork_height + 1..=extension.new_tip.0 {
+        let header = chain.header_at(height).expect("held");
+        let parent = chain.header_at(height - 1).expect("held");
+        assert_eq!(header.prev_blockhash, parent.block_hash());
+        assert!(header.target() <= limit && header.validate_pow(header.target()).is_ok());
+        if height % 2016 != 0 {
+            assert_eq!(header.bits, parent.bits, "bits changed inside a period");
+        }
     }
+    // A verified block of the chain is included with its confirmations.
+    let tip = *chain.header_at(extension.new_tip.0).expect("tip");
+    let txid = bitcoin::Txid::from_byte_array(tip.merkle_root.to_byte_array());
+    let block = bitcoin::MerkleBlock {
+        header: tip,
+        txn: bitcoin::merkle_tree::PartialMerkleTree::from_txids(&[txid], &[true]),
+    };
+    let inclusion = mainstay::inclusion::verify_inclusion(txid, &block, &chain, 1);
+    assert_eq!(
+        inclusion.map(|i| (i.height, i.confirmations)),
+        Ok((extension.new_tip.0, 1))
+    );
 }
 
 /// The fixed slot key of the service target (the secp256k1 generator point, 1·G).

@@ -38,8 +38,9 @@ pub struct MappedAsset {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingSignature {
-    /// Controller's compressed public key, hex.
-    pub authkey: String,
+    /// The controller's key as its 1-based position in the controller policy's `public_keys`
+    /// (the Ocean asset-mapping note's form: `"authkey": 1`).
+    pub authkey: u64,
     /// `r`, 64 hex characters.
     pub r: String,
     /// `s`, 64 hex characters (low-S).
@@ -167,17 +168,33 @@ pub enum MappingError {
         /// The current one.
         current: u64,
     },
-    /// A signature by a key that is not in the controller policy.
-    #[error("signature by {authkey}, which is not a controller key")]
-    UnknownKey {
-        /// The key.
-        authkey: PublicKey,
+    /// An `authkey` that is no position in the controller policy (they count from 1).
+    #[error(
+        "signature {index} names authkey {authkey}, but the policy has controller keys 1 to {keys}"
+    )]
+    AuthkeyOutOfRange {
+        /// The signature's position in `signatures`.
+        index: usize,
+        /// The `authkey` it names.
+        authkey: u64,
+        /// How many controller keys the policy has.
+        keys: usize,
     },
-    /// A signature that does not verify under any key it is presented with.
-    #[error("signature ({r}, {s}) by {authkey} does not verify")]
+    /// Two signatures name the same controller.
+    #[error("signature {index} names authkey {authkey}, which an earlier signature names too")]
+    RepeatedAuthkey {
+        /// The later signature's position in `signatures`.
+        index: usize,
+        /// The controller named twice.
+        authkey: u64,
+    },
+    /// A signature that does not verify under the key its `authkey` names.
+    #[error("signature ({r}, {s}) by authkey {authkey} ({key}) does not verify")]
     BadSignature {
-        /// The key it claimed.
-        authkey: PublicKey,
+        /// The `authkey` it names.
+        authkey: u64,
+        /// That controller's key.
+        key: PublicKey,
         /// `r`, hex.
         r: String,
         /// `s`, hex.
@@ -198,7 +215,8 @@ impl Mapping {
     pub fn parse(bytes: &[u8], precision: u8) -> Result<Self, MappingError> {
         let raw: RawMapping =
             serde_json::from_slice(bytes).map_err(|e| MappingError::Json(e.to_string()))?;
-        for n in [raw.sequence, raw.height] {
+        let authkeys = raw.signatures.iter().map(|s| s.authkey);
+        for n in [raw.sequence, raw.height].into_iter().chain(authkeys) {
             if n > MAX_SAFE_INTEGER {
                 return Err(CanonicalError::UnsupportedNumber(n.to_string()).into());
             }
@@ -328,10 +346,11 @@ impl Mapping {
         Ok(canonicalize(&self.to_value(true))?)
     }
 
-    /// Appends a controller signature.
-    pub fn add_signature(&mut self, authkey: &PublicKey, signature: &Signature) {
+    /// Appends the signature of the controller at 1-based position `authkey` of the policy
+    /// (see [`ControllerPolicy::authkey_of`]).
+    pub fn add_signature(&mut self, authkey: u64, signature: &Signature) {
         self.signatures.push(MappingSignature {
-            authkey: authkey.to_string(),
+            authkey,
             r: hex::encode(signature.r()),
             s: hex::encode(signature.s()),
         });
@@ -397,6 +416,18 @@ impl ControllerPolicy {
         Ok(())
     }
 
+    /// The `authkey` of `key`: its 1-based position in `public_keys`.
+    pub fn authkey_of(&self, key: &PublicKey) -> Option<u64> {
+        let position = self.public_keys.iter().position(|k| k == key)?;
+        u64::try_from(position).ok()?.checked_add(1)
+    }
+
+    /// The key at 1-based position `authkey`.
+    pub fn key_of(&self, authkey: u64) -> Option<&PublicKey> {
+        let position = usize::try_from(authkey.checked_sub(1)?).ok()?;
+        self.public_keys.get(position)
+    }
+
     /// Parses and verifies a mapping in one step.
     pub fn parse_and_verify(
         &self,
@@ -412,10 +443,10 @@ impl ControllerPolicy {
     /// Verifies that `mapping` belongs to `chain`, is newer than `current_sequence`, and carries
     /// signatures of at least n distinct controllers. Returns the controllers credited.
     ///
-    /// A signature value (r, s) is credited to at most one key, whatever keys it is presented
-    /// under, and a key is credited once however many signatures it made; a signature that
-    /// verifies under none of the keys it is presented with is an error, as is a key outside the
-    /// policy. The result does not depend on the order of `signatures`.
+    /// Each signature names its controller by `authkey`, the key's 1-based position in the
+    /// policy; a position outside the policy, a controller named twice, and a signature that does
+    /// not verify under the named key are each an error. Whether it verifies does not depend on
+    /// the order of `signatures`.
     pub fn verify(
         &self,
         mapping: &Mapping,
@@ -437,43 +468,35 @@ impl ControllerPolicy {
             });
         }
         let digest = mapping.signing_digest()?;
-        // Group the claimed keys by signature value.
-        let mut claims: BTreeMap<[u8; 64], Vec<PublicKey>> = BTreeMap::new();
+        let mut named = BTreeSet::new();
+        let mut credited = BTreeSet::new();
         for (index, entry) in mapping.signatures.iter().enumerate() {
             let malformed = |reason: String| MappingError::MalformedSignature { index, reason };
-            let authkey: PublicKey = entry
-                .authkey
-                .parse()
-                .map_err(|e| malformed(format!("authkey: {e}")))?;
+            let key = self
+                .key_of(entry.authkey)
+                .ok_or(MappingError::AuthkeyOutOfRange {
+                    index,
+                    authkey: entry.authkey,
+                    keys: self.public_keys.len(),
+                })?;
+            if !named.insert(entry.authkey) {
+                return Err(MappingError::RepeatedAuthkey {
+                    index,
+                    authkey: entry.authkey,
+                });
+            }
             let r = parse_hex_array::<32>(&entry.r).map_err(|e| malformed(format!("r: {e}")))?;
             let s = parse_hex_array::<32>(&entry.s).map_err(|e| malformed(format!("s: {e}")))?;
-            if !self.public_keys.contains(&authkey) {
-                return Err(MappingError::UnknownKey { authkey });
+            let signature = Signature::from_scalars(r, s);
+            if key.verify_digest(digest.as_bytes(), &signature).is_err() {
+                return Err(MappingError::BadSignature {
+                    authkey: entry.authkey,
+                    key: *key,
+                    r: entry.r.clone(),
+                    s: entry.s.clone(),
+                });
             }
-            let keys = claims.entry(Signature::from_scalars(r, s).0).or_default();
-            if !keys.contains(&authkey) {
-                keys.push(authkey);
-            }
-        }
-        let mut credited = BTreeSet::new();
-        for (sig, keys) in &claims {
-            let signature = Signature(*sig);
-            let verifying = keys
-                .iter()
-                .find(|k| k.verify_digest(digest.as_bytes(), &signature).is_ok());
-            match (verifying, keys.first()) {
-                (Some(key), _) => {
-                    credited.insert(*key);
-                }
-                (None, Some(first)) => {
-                    return Err(MappingError::BadSignature {
-                        authkey: *first,
-                        r: hex::encode(signature.r()),
-                        s: hex::encode(signature.s()),
-                    });
-                }
-                (None, None) => {}
-            }
+            credited.insert(*key);
         }
         if credited.len() < self.threshold {
             return Err(MappingError::NotEnoughSignatures {

@@ -1,12 +1,14 @@
 //! Collecting attestation evidence: the slot proof from a Mainstay service, the staychain, the
 //! merkle block and the confirming headers from a Bitcoin node — everything a light client then
-//! checks with headers only (see [`crate::evidence`]).
+//! checks with headers only (see [`crate::evidence`]) — and following a node's header chain from
+//! a checkpoint ([`follow_headers`]).
 
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::{Transaction, Txid};
+use bitcoin::{BlockHash, Network, Transaction, Txid};
 
 use crate::bitcoin_rpc::{BitcoinRpc, BitcoinRpcError};
 use crate::evidence::AttestationEvidence;
+use crate::headers::{Checkpoint, Extension, HeaderChain, HeaderChainError};
 use crate::slot::SlotProof;
 
 /// Why evidence could not be collected.
@@ -108,4 +110,85 @@ pub async fn collect_evidence(
         confirmations: confirmations.iter().map(serialize_hex).collect(),
     };
     Ok((evidence, chain))
+}
+
+/// Why the followed header chain could not be brought up to a Bitcoin node's tip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FollowError {
+    /// The Bitcoin node failed or does not know something.
+    #[error("bitcoin node: {0}")]
+    Bitcoin(#[from] BitcoinRpcError),
+    /// The node's chain does not hold the checkpoint: it is on another chain, or not synced.
+    #[error(
+        "the bitcoin node has {found} at checkpoint height {height}, not the checkpoint {expected}"
+    )]
+    CheckpointNotOnNodeChain {
+        /// The checkpoint height.
+        height: u32,
+        /// The checkpoint's hash.
+        expected: BlockHash,
+        /// What the node has there.
+        found: BlockHash,
+    },
+    /// A header the node served breaks the rules.
+    #[error("a header from the bitcoin node is refused: {0}")]
+    Refused(#[from] HeaderChainError),
+}
+
+/// Headers fetched and checked per step of [`follow_headers`].
+pub const FOLLOW_BATCH: u32 = 2_000;
+
+/// Fetches the header chain at `checkpoint` from `bitcoin`: the checkpoint's header must hash to
+/// the checkpoint.
+pub async fn start_header_chain(
+    bitcoin: &BitcoinRpc,
+    network: Network,
+    checkpoint: Checkpoint,
+) -> Result<HeaderChain, FollowError> {
+    let header = bitcoin.get_block_header(&checkpoint.hash).await?;
+    Ok(HeaderChain::new(network, checkpoint, header)?)
+}
+
+/// Brings `chain` up to `bitcoin`'s best chain: finds where they part (a reorganisation), then
+/// offers the node's headers from there in batches, each checked under the full difficulty
+/// rules. `now` is the verifier's clock in Unix seconds. Returns the extensions made.
+pub async fn follow_headers(
+    bitcoin: &BitcoinRpc,
+    chain: &mut HeaderChain,
+    now: u32,
+) -> Result<Vec<Extension>, FollowError> {
+    let best = u32::try_from(bitcoin.get_block_count().await?).unwrap_or(u32::MAX);
+    let checkpoint = chain.checkpoint();
+    let mut fork = chain.tip_height().min(best);
+    loop {
+        let hash = bitcoin.get_block_hash(u64::from(fork)).await?;
+        if chain.height_of(&hash) == Some(fork) {
+            break;
+        }
+        if fork <= checkpoint.height {
+            return Err(FollowError::CheckpointNotOnNodeChain {
+                height: checkpoint.height,
+                expected: checkpoint.hash,
+                found: hash,
+            });
+        }
+        fork = fork.saturating_sub(1);
+    }
+    let mut extensions = Vec::new();
+    let mut next = fork.saturating_add(1);
+    while next <= best {
+        let last = next.saturating_add(FOLLOW_BATCH - 1).min(best);
+        let mut batch = Vec::new();
+        for height in next..=last {
+            let hash = bitcoin.get_block_hash(u64::from(height)).await?;
+            batch.push(bitcoin.get_block_header(&hash).await?);
+        }
+        extensions.push(chain.extend(&batch, now)?);
+        if last == u32::MAX {
+            break;
+        }
+        next = last.saturating_add(1);
+    }
+    Ok(extensions)
 }

@@ -1,6 +1,8 @@
 //! The evidence that a commitment is attested to Bitcoin, and its verification from headers only:
-//! slot proof → pay-to-contract output → staychain from the initial transaction → merkle proof
-//! into a block → confirmations with valid proof of work. Each check fails with its own error.
+//! slot proof → pay-to-contract output → staychain from the initial transaction → the block's
+//! headers on the chain the verifier follows from its checkpoint under the full difficulty rules
+//! → merkle proof into a block of that chain with enough confirmations. Each check fails with its
+//! own error.
 
 use bitcoin::block::Header;
 use bitcoin::consensus::encode::deserialize_hex;
@@ -8,6 +10,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{BlockHash, MerkleBlock, Network, Transaction, Txid};
 
 use crate::contract::{ContractError, ContractKey, ContractScheme};
+use crate::headers::{Checkpoint, Extension, HeaderChain, HeaderChainError};
 use crate::inclusion::{InclusionError, verify_inclusion};
 use crate::slot::{SlotProof, SlotProofError};
 use crate::staychain::{StaychainError, verify_staychain};
@@ -26,8 +29,16 @@ pub struct AttestationEvidence {
     pub staychain: Vec<String>,
     /// The BIP 37 merkle block proving the attestation is in a block (`gettxoutproof`).
     pub merkle_block: String,
-    /// Headers after that block, oldest first.
+    /// Headers after that block, oldest first: offered to the verifier's header chain, which
+    /// checks them under the full difficulty rules before counting them.
     pub confirmations: Vec<String>,
+}
+
+/// Confirmations required when a spec does not say.
+pub const DEFAULT_MIN_CONFIRMATIONS: u32 = 6;
+
+fn default_min_confirmations() -> u32 {
+    DEFAULT_MIN_CONFIRMATIONS
 }
 
 /// What a verifier must know in advance: how outputs are locked and where the chain starts.
@@ -37,8 +48,10 @@ pub struct StaychainConfig {
     pub scheme: ContractScheme,
     /// The transaction the staychain starts from (its output 0 is the first one spent).
     pub initial_txid: Txid,
-    /// The Bitcoin network whose proof-of-work limit applies.
+    /// The Bitcoin network whose header rules apply.
     pub network: Network,
+    /// The confirmations the attestation's block needs on the followed chain.
+    pub min_confirmations: u32,
 }
 
 /// The serialised form of [`StaychainConfig`] (config files, the CLI).
@@ -54,6 +67,9 @@ pub struct StaychainSpec {
     /// For more than one key: signatures required (P2SH multisig).
     #[serde(default)]
     pub required: Option<u8>,
+    /// The confirmations an attestation's block needs (default 6).
+    #[serde(default = "default_min_confirmations")]
+    pub min_confirmations: u32,
 }
 
 /// One base key in hex.
@@ -106,18 +122,30 @@ pub enum AttestationError {
     /// The transactions do not form the staychain.
     #[error("staychain: {0}")]
     Staychain(#[from] StaychainError),
+    /// The evidence's headers do not extend the followed chain under the difficulty rules.
+    #[error("bitcoin header chain: {0}")]
+    HeaderChain(#[from] HeaderChainError),
+    /// The evidence is for another Bitcoin network than the followed chain's.
+    #[error("the staychain is on {config}, but the followed header chain is {chain}")]
+    NetworkMismatch {
+        /// The staychain's network.
+        config: Network,
+        /// The header chain's.
+        chain: Network,
+    },
     /// The block inclusion or its confirmations fail.
     #[error("bitcoin inclusion: {0}")]
     Inclusion(#[from] InclusionError),
 }
 
 /// The checks of [`AttestationEvidence::verify`], in the order they run.
-pub const CHECKS: [&str; 6] = [
+pub const CHECKS: [&str; 7] = [
     "commitment",
     "slot proof",
     "attestation txid",
     "pay-to-contract",
     "staychain",
+    "bitcoin header chain",
     "bitcoin inclusion",
 ];
 
@@ -132,10 +160,14 @@ impl AttestationError {
             }
             AttestationError::Contract(_) => "pay-to-contract",
             AttestationError::Staychain(_) => "staychain",
+            AttestationError::HeaderChain(_) | AttestationError::NetworkMismatch { .. } => {
+                "bitcoin header chain"
+            }
             AttestationError::Inclusion(_) => "bitcoin inclusion",
             AttestationError::Decode { what, .. } => match what.split('[').next() {
                 Some("staychain") => "attestation txid",
                 Some("slot_proof.txid") => "attestation txid",
+                Some("confirmations") => "bitcoin header chain",
                 _ => "bitcoin inclusion",
             },
         }
@@ -159,8 +191,12 @@ pub struct AttestationReport {
     pub staychain_length: usize,
     /// The block holding it.
     pub block: BlockHash,
-    /// Its confirmations (the block and the headers after it).
-    pub confirmations: usize,
+    /// That block's height.
+    pub height: u32,
+    /// Its confirmations on the followed chain (the block and the headers after it).
+    pub confirmations: u32,
+    /// The checkpoint the followed chain starts from.
+    pub checkpoint: Checkpoint,
 }
 
 fn decode<T: bitcoin::consensus::Decodable>(what: &str, hex: &str) -> Result<T, AttestationError> {
@@ -221,18 +257,89 @@ impl StaychainSpec {
             scheme,
             initial_txid,
             network,
+            min_confirmations: self.min_confirmations,
         })
     }
 }
 
 impl AttestationEvidence {
-    /// Verifies every check in order; `expected_commitment` (display hex), when given, must be
-    /// the commitment the proof is for.
+    /// The block's header and the confirmations after it, oldest first, as a verifier offers
+    /// them to its [`HeaderChain`].
+    pub fn headers(&self) -> Result<Vec<Header>, AttestationError> {
+        let merkle_block: MerkleBlock = decode("merkle_block", &self.merkle_block)?;
+        let mut headers = Vec::with_capacity(self.confirmations.len().saturating_add(1));
+        headers.push(merkle_block.header);
+        for (i, hex) in self.confirmations.iter().enumerate() {
+            headers.push(decode::<Header>(&format!("confirmations[{i}]"), hex)?);
+        }
+        Ok(headers)
+    }
+
+    /// Offers the evidence's headers to `chain` (checked under the full difficulty rules; headers
+    /// the chain holds already change nothing), then verifies the evidence against it. `now` is
+    /// the verifier's clock in Unix seconds.
+    pub fn verify_extending(
+        &self,
+        config: &StaychainConfig,
+        chain: &mut HeaderChain,
+        now: u32,
+        expected_commitment: Option<&str>,
+    ) -> Result<(AttestationReport, Extension), AttestationError> {
+        let attested = self.verify_attestation(config, expected_commitment)?;
+        check_network(config, chain)?;
+        let extension = chain.extend(&self.headers()?, now)?;
+        Ok((self.verify_on_chain(attested, config, chain)?, extension))
+    }
+
+    /// Verifies every check in order against the header chain the verifier follows;
+    /// `expected_commitment` (display hex), when given, must be the commitment the proof is for.
+    /// The block must be on `chain` with at least `config.min_confirmations`.
     pub fn verify(
         &self,
         config: &StaychainConfig,
+        chain: &HeaderChain,
         expected_commitment: Option<&str>,
     ) -> Result<AttestationReport, AttestationError> {
+        let attested = self.verify_attestation(config, expected_commitment)?;
+        check_network(config, chain)?;
+        self.verify_on_chain(attested, config, chain)
+    }
+
+    fn verify_on_chain(
+        &self,
+        attested: Attested,
+        config: &StaychainConfig,
+        chain: &HeaderChain,
+    ) -> Result<AttestationReport, AttestationError> {
+        let merkle_block: MerkleBlock = decode("merkle_block", &self.merkle_block)?;
+        let inclusion = verify_inclusion(
+            attested.txid,
+            &merkle_block,
+            chain,
+            config.min_confirmations,
+        )?;
+        let proof = &self.slot_proof;
+        Ok(AttestationReport {
+            commitment: proof.commitment.clone(),
+            merkle_root: proof.merkle_root.clone(),
+            slot_path_length: proof.ops.len(),
+            txid: attested.txid,
+            output_script: attested.output_script,
+            staychain_length: attested.staychain_length,
+            block: inclusion.block,
+            height: inclusion.height,
+            confirmations: inclusion.confirmations,
+            checkpoint: chain.checkpoint(),
+        })
+    }
+
+    /// The checks before Bitcoin: commitment, slot proof, attestation txid, pay-to-contract and
+    /// staychain.
+    fn verify_attestation(
+        &self,
+        config: &StaychainConfig,
+        expected_commitment: Option<&str>,
+    ) -> Result<Attested, AttestationError> {
         let proof = &self.slot_proof;
         if let Some(expected) = expected_commitment
             && !expected.eq_ignore_ascii_case(&proof.commitment)
@@ -265,30 +372,33 @@ impl AttestationEvidence {
         }
         config.scheme.check_transaction(attestation, &root)?;
         verify_staychain(config.initial_txid, &chain)?;
-
-        let merkle_block: MerkleBlock = decode("merkle_block", &self.merkle_block)?;
-        let headers = self
-            .confirmations
-            .iter()
-            .enumerate()
-            .map(|(i, hex)| decode::<Header>(&format!("confirmations[{i}]"), hex))
-            .collect::<Result<Vec<_>, _>>()?;
-        let inclusion = verify_inclusion(txid, &merkle_block, &headers, config.network)?;
-
         let output_script = attestation
             .output
             .first()
             .map(|o| hex::encode(o.script_pubkey.as_bytes()))
             .unwrap_or_default();
-        Ok(AttestationReport {
-            commitment: proof.commitment.clone(),
-            merkle_root: proof.merkle_root.clone(),
-            slot_path_length: proof.ops.len(),
+        Ok(Attested {
             txid,
-            output_script,
             staychain_length: chain.len(),
-            block: inclusion.block,
-            confirmations: inclusion.confirmations,
+            output_script,
+        })
+    }
+}
+
+/// What the checks before Bitcoin established.
+struct Attested {
+    txid: Txid,
+    staychain_length: usize,
+    output_script: String,
+}
+
+fn check_network(config: &StaychainConfig, chain: &HeaderChain) -> Result<(), AttestationError> {
+    if config.network == chain.network() {
+        Ok(())
+    } else {
+        Err(AttestationError::NetworkMismatch {
+            config: config.network,
+            chain: chain.network(),
         })
     }
 }

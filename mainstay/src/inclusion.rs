@@ -1,15 +1,13 @@
 //! Bitcoin inclusion: the attestation transaction is under a block's merkle root (a BIP 37 merkle
-//! block, as `gettxoutproof` returns it), and that block is followed by a chain of headers, each
-//! linked to its parent and carrying valid proof of work under the network's limit.
-//!
-//! Difficulty retargets are not recomputed: a verifier that needs that guarantee checks the block
-//! hash against a header chain it follows itself. What this proves is that the block's header
-//! and every confirmation carry real work at their stated targets.
+//! block, as `gettxoutproof` returns it), and that block is on the header chain the verifier
+//! follows from its checkpoint under the full difficulty rules ([`crate::headers`]), buried
+//! under at least the required number of confirmations.
 
-use bitcoin::block::Header;
-use bitcoin::{BlockHash, MerkleBlock, Network, Target, Txid};
+use bitcoin::{BlockHash, MerkleBlock, Txid};
 
-/// Why a transaction is not shown to be in a block, or a header chain does not hold.
+use crate::headers::HeaderChain;
+
+/// Why a transaction is not shown to be in a block of the followed chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InclusionError {
@@ -31,31 +29,27 @@ pub enum InclusionError {
     /// The proof does not match the transaction.
     #[error("the merkle proof does not include transaction {0}")]
     NotIncluded(Txid),
-    /// A header's hash does not meet its own target.
-    #[error("header {index} ({block}) does not meet its target: invalid proof of work")]
-    InvalidProofOfWork {
-        /// 0 = the block holding the transaction, then each confirmation.
-        index: usize,
-        /// Its hash.
+    /// The block is not on the header chain the verifier follows.
+    #[error(
+        "block {block} is not on the followed header chain (checkpoint height {checkpoint_height}, tip height {tip_height})"
+    )]
+    NotInChain {
+        /// The block holding the transaction.
         block: BlockHash,
+        /// Where the followed chain starts.
+        checkpoint_height: u32,
+        /// Where it ends.
+        tip_height: u32,
     },
-    /// A header claims an easier target than the network allows.
-    #[error("header {index} ({block}) claims a target above the network's proof-of-work limit")]
-    TargetAboveLimit {
-        /// Position.
-        index: usize,
-        /// Its hash.
+    /// The block is on the chain but not buried deep enough.
+    #[error("block {block} has {confirmations} confirmation(s), {required} are required")]
+    TooFewConfirmations {
+        /// The block.
         block: BlockHash,
-    },
-    /// A header does not build on the one before it.
-    #[error("header {index} builds on {found}, not on the previous header {expected}")]
-    NotLinked {
-        /// Position.
-        index: usize,
-        /// The previous header's hash.
-        expected: BlockHash,
-        /// What it names as parent.
-        found: BlockHash,
+        /// Its confirmations on the followed chain.
+        confirmations: u32,
+        /// The verifier's requirement.
+        required: u32,
     },
 }
 
@@ -64,32 +58,16 @@ pub enum InclusionError {
 pub struct Inclusion {
     /// The block that holds the transaction.
     pub block: BlockHash,
-    /// Blocks from that one to the last header given, counting itself (Bitcoin's "confirmations").
-    pub confirmations: usize,
+    /// Its height.
+    pub height: u32,
+    /// Blocks from that one to the followed chain's tip, counting itself.
+    pub confirmations: u32,
 }
 
-fn check_work(index: usize, header: &Header, limit: Target) -> Result<(), InclusionError> {
-    let block = header.block_hash();
-    if header.target() > limit {
-        return Err(InclusionError::TargetAboveLimit { index, block });
-    }
-    header
-        .validate_pow(header.target())
-        .map(|_| ())
-        .map_err(|_| InclusionError::InvalidProofOfWork { index, block })
-}
-
-/// Checks that `txid` is in the block of `proof` and that `confirmations` (the headers after it,
-/// oldest first) build on it with valid work on `network`.
-pub fn verify_inclusion(
-    txid: Txid,
-    proof: &MerkleBlock,
-    confirmations: &[Header],
-    network: Network,
-) -> Result<Inclusion, InclusionError> {
-    let limit = bitcoin::params::Params::new(network).max_attainable_target;
+/// Checks that `txid` is under the merkle root of the block in `proof`, and returns that block.
+/// This alone says nothing about the block's place in Bitcoin: see [`verify_inclusion`].
+pub fn verify_merkle_block(txid: Txid, proof: &MerkleBlock) -> Result<BlockHash, InclusionError> {
     let header = &proof.header;
-    check_work(0, header, limit)?;
     let mut matches = Vec::new();
     let mut indexes = Vec::new();
     let root = proof
@@ -107,21 +85,36 @@ pub fn verify_inclusion(
     if !matches.contains(&txid) {
         return Err(InclusionError::NotIncluded(txid));
     }
-    let mut previous = block;
-    for (offset, next) in confirmations.iter().enumerate() {
-        let index = offset.saturating_add(1);
-        if next.prev_blockhash != previous {
-            return Err(InclusionError::NotLinked {
-                index,
-                expected: previous,
-                found: next.prev_blockhash,
-            });
-        }
-        check_work(index, next, limit)?;
-        previous = next.block_hash();
+    Ok(block)
+}
+
+/// Checks that `txid` is in the block of `proof`, that the block is on `chain`, and that it has
+/// at least `min_confirmations` there.
+pub fn verify_inclusion(
+    txid: Txid,
+    proof: &MerkleBlock,
+    chain: &HeaderChain,
+    min_confirmations: u32,
+) -> Result<Inclusion, InclusionError> {
+    let block = verify_merkle_block(txid, proof)?;
+    let height = chain
+        .height_of(&block)
+        .ok_or_else(|| InclusionError::NotInChain {
+            block,
+            checkpoint_height: chain.checkpoint().height,
+            tip_height: chain.tip_height(),
+        })?;
+    let confirmations = chain.confirmations(&block);
+    if confirmations < min_confirmations {
+        return Err(InclusionError::TooFewConfirmations {
+            block,
+            confirmations,
+            required: min_confirmations,
+        });
     }
     Ok(Inclusion {
         block,
-        confirmations: confirmations.len().saturating_add(1),
+        height,
+        confirmations,
     })
 }

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod contract;
 pub mod evidence;
+pub mod headers;
 pub mod inclusion;
 pub mod slot;
 pub mod staychain;
@@ -25,6 +26,7 @@ pub use contract::{ContractError, ContractKey, ContractScheme, TweakedKey};
 pub use evidence::{
     AttestationError, AttestationEvidence, AttestationReport, StaychainConfig, StaychainSpec,
 };
+pub use headers::{Checkpoint, HeaderChain, HeaderChainError};
 pub use inclusion::{Inclusion, InclusionError};
 pub use slot::{CommitmentListError, SlotProof, SlotProofError, match_commitment_list};
 pub use staychain::StaychainError;

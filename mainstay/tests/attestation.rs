@@ -23,8 +23,9 @@ use mainstay::contract::derivation_path;
 use mainstay::evidence::CHECKS;
 use mainstay::slot::{display, internal_bytes};
 use mainstay::{
-    AttestationError, AttestationEvidence, CommitmentTree, ContractError, ContractKey,
-    ContractScheme, InclusionError, SlotProofError, StaychainConfig, StaychainError,
+    AttestationError, AttestationEvidence, Checkpoint, CommitmentTree, ContractError, ContractKey,
+    ContractScheme, HeaderChain, HeaderChainError, InclusionError, SlotProofError, StaychainConfig,
+    StaychainError,
 };
 
 fn hex32(s: &str) -> [u8; 32] {
@@ -277,6 +278,25 @@ fn the_tree_gives_the_reference_roots_and_proofs_that_verify_at_their_slot() {
 
 // ---- a synthetic regtest attestation ----
 
+/// Verifies as a light client does: a header chain followed from the network's genesis, extended
+/// by the evidence's own headers under the difficulty rules.
+fn check(
+    evidence: &AttestationEvidence,
+    config: &StaychainConfig,
+    commitment: Option<&str>,
+) -> Result<mainstay::AttestationReport, AttestationError> {
+    let genesis = genesis_block(config.network);
+    let mut chain = HeaderChain::new(
+        config.network,
+        Checkpoint::genesis(config.network),
+        genesis.header,
+    )
+    .unwrap();
+    evidence
+        .verify_extending(config, &mut chain, 1_800_000_000, commitment)
+        .map(|(report, _)| report)
+}
+
 struct Fixture {
     config: StaychainConfig,
     evidence: AttestationEvidence,
@@ -379,6 +399,7 @@ fn fixture() -> Fixture {
             scheme,
             initial_txid,
             network: Network::Regtest,
+            min_confirmations: 3,
         },
         commitment: display(&commitment_leaf),
         evidence,
@@ -404,6 +425,7 @@ fn the_fuzz_seed_is_this_fixture() {
             chain_code: hex::encode(key.chain_code),
         }],
         required: None,
+        min_confirmations: 3,
     };
     assert_eq!(spec.to_config().unwrap(), f.config);
     let seed = serde_json::to_vec_pretty(&serde_json::json!({
@@ -434,7 +456,7 @@ fn flip_hex(hex: &str, at: usize) -> String {
 #[test]
 fn a_genuine_attestation_passes_every_check() {
     let f = fixture();
-    let report = f.evidence.verify(&f.config, Some(&f.commitment)).unwrap();
+    let report = check(&f.evidence, &f.config, Some(&f.commitment)).unwrap();
     assert_eq!(report.txid, f.chain[1].compute_txid());
     assert_eq!(report.block, f.block.block_hash());
     assert_eq!(report.confirmations, 3);
@@ -443,7 +465,7 @@ fn a_genuine_attestation_passes_every_check() {
     // The evidence survives its JSON form.
     let json = serde_json::to_string(&f.evidence).unwrap();
     let back: AttestationEvidence = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.verify(&f.config, None), Ok(report));
+    assert_eq!(check(&back, &f.config, None), Ok(report));
 }
 
 #[test]
@@ -451,7 +473,7 @@ fn another_commitment_is_refused_before_anything_else() {
     let f = fixture();
     let other = "11".repeat(32);
     assert_eq!(
-        f.evidence.verify(&f.config, Some(&other)),
+        check(&f.evidence, &f.config, Some(&other)),
         Err(AttestationError::CommitmentMismatch {
             expected: other.clone(),
             found: f.commitment.clone()
@@ -465,7 +487,7 @@ fn one_byte_of_the_root_fails_the_slot_proof_with_the_true_root_computed() {
     let mut evidence = f.evidence.clone();
     let true_root = evidence.slot_proof.merkle_root.clone();
     evidence.slot_proof.merkle_root = flip_hex(&true_root, 10);
-    let error = evidence.verify(&f.config, None).unwrap_err();
+    let error = check(&evidence, &f.config, None).unwrap_err();
     assert_eq!(
         error,
         AttestationError::Slot(SlotProofError::RootMismatch {
@@ -481,7 +503,7 @@ fn one_byte_of_the_path_fails_the_slot_proof_against_the_attested_root() {
     let f = fixture();
     let mut evidence = f.evidence.clone();
     evidence.slot_proof.ops[1].commitment = flip_hex(&evidence.slot_proof.ops[1].commitment, 3);
-    match evidence.verify(&f.config, None) {
+    match check(&evidence, &f.config, None) {
         Err(AttestationError::Slot(SlotProofError::RootMismatch { computed, expected })) => {
             assert_eq!(expected, f.evidence.slot_proof.merkle_root);
             assert_ne!(computed, expected);
@@ -496,7 +518,7 @@ fn one_byte_of_the_txid_fails_the_txid_check() {
     let mut evidence = f.evidence.clone();
     evidence.slot_proof.txid = flip_hex(&evidence.slot_proof.txid, 0);
     assert_eq!(
-        evidence.verify(&f.config, None),
+        check(&evidence, &f.config, None),
         Err(AttestationError::TxidMismatch {
             proof: evidence.slot_proof.txid,
             transaction: f.chain[1].compute_txid()
@@ -516,7 +538,7 @@ fn one_byte_of_the_output_script_fails_pay_to_contract() {
     evidence.staychain[1] = serialize_hex(&tampered);
     // A forger also rewrites the txid in the proof; the output still gives it away.
     evidence.slot_proof.txid = tampered.compute_txid().to_string();
-    let error = evidence.verify(&f.config, None).unwrap_err();
+    let error = check(&evidence, &f.config, None).unwrap_err();
     assert_eq!(
         error,
         AttestationError::Contract(ContractError::OutputScriptMismatch {
@@ -536,7 +558,7 @@ fn a_second_output_fails_pay_to_contract() {
     evidence.staychain[1] = serialize_hex(&tampered);
     evidence.slot_proof.txid = tampered.compute_txid().to_string();
     assert_eq!(
-        evidence.verify(&f.config, None),
+        check(&evidence, &f.config, None),
         Err(AttestationError::Contract(ContractError::NotSingleOutput {
             count: 2
         }))
@@ -553,7 +575,7 @@ fn an_attestation_that_does_not_spend_its_predecessor_breaks_the_staychain() {
     evidence.staychain[1] = serialize_hex(&tampered);
     evidence.slot_proof.txid = tampered.compute_txid().to_string();
     assert_eq!(
-        evidence.verify(&f.config, None),
+        check(&evidence, &f.config, None),
         Err(AttestationError::Staychain(StaychainError::BrokenLink {
             index: 1,
             txid: tampered.compute_txid(),
@@ -565,7 +587,7 @@ fn an_attestation_that_does_not_spend_its_predecessor_breaks_the_staychain() {
     let mut config = f.config.clone();
     config.initial_txid = Txid::all_zeros();
     assert!(matches!(
-        f.evidence.verify(&config, None),
+        check(&f.evidence, &config, None),
         Err(AttestationError::Staychain(StaychainError::BrokenLink {
             index: 0,
             ..
@@ -582,7 +604,7 @@ fn a_merkle_proof_for_another_transaction_fails_inclusion() {
         *t == other
     }));
     assert_eq!(
-        evidence.verify(&f.config, None),
+        check(&evidence, &f.config, None),
         Err(AttestationError::Inclusion(InclusionError::NotIncluded(
             f.chain[1].compute_txid()
         )))
@@ -602,12 +624,20 @@ fn a_header_without_its_work_or_link_fails_inclusion() {
     merkle_block.header.merkle_root = TxMerkleNode::from_byte_array(root);
     evidence.merkle_block = serialize_hex(&merkle_block);
     let block = merkle_block.header.block_hash();
-    match evidence.verify(&f.config, None).unwrap_err() {
-        AttestationError::Inclusion(InclusionError::InvalidProofOfWork { index: 0, block: b }) => {
+    match check(&evidence, &f.config, None).unwrap_err() {
+        AttestationError::HeaderChain(HeaderChainError::InvalidProofOfWork {
+            height: 1,
+            block: b,
+        }) => {
             assert_eq!(b, block);
         }
-        AttestationError::Inclusion(InclusionError::MerkleRootMismatch { block: b, .. }) => {
-            assert_eq!(b, block);
+        // The new hash met the easy regtest target: the next header does not build on it.
+        AttestationError::HeaderChain(HeaderChainError::NotLinked {
+            height: 2,
+            expected,
+            found,
+        }) => {
+            assert_eq!((expected, found), (block, f.block.block_hash()));
         }
         other => panic!("{other:?}"),
     }
@@ -623,22 +653,35 @@ fn a_header_without_its_work_or_link_fails_inclusion() {
     .header;
     evidence.confirmations[1] = serialize_hex(&stray);
     assert_eq!(
-        evidence.verify(&f.config, None),
-        Err(AttestationError::Inclusion(InclusionError::NotLinked {
-            index: 2,
+        check(&evidence, &f.config, None),
+        Err(AttestationError::HeaderChain(HeaderChainError::NotLinked {
+            height: 3,
             expected: f.confirmations[0].block_hash(),
             found: BlockHash::all_zeros()
         }))
     );
-    // Regtest's easy target is far above mainnet's limit.
+    // Regtest blocks are on no mainnet chain.
     let mut config = f.config.clone();
     config.network = Network::Bitcoin;
     assert_eq!(
-        f.evidence.verify(&config, None),
+        check(&f.evidence, &config, None),
+        Err(AttestationError::HeaderChain(
+            HeaderChainError::Unconnected {
+                block: f.block.block_hash(),
+                parent: genesis_block(Network::Regtest).block_hash()
+            }
+        ))
+    );
+    // Fewer confirmations than the verifier requires.
+    let mut config = f.config.clone();
+    config.min_confirmations = 4;
+    assert_eq!(
+        check(&f.evidence, &config, None),
         Err(AttestationError::Inclusion(
-            InclusionError::TargetAboveLimit {
-                index: 0,
-                block: f.block.block_hash()
+            InclusionError::TooFewConfirmations {
+                block: f.block.block_hash(),
+                confirmations: 3,
+                required: 4
             }
         ))
     );
@@ -649,17 +692,27 @@ fn undecodable_bitcoin_data_is_a_decode_error_naming_the_field() {
     let f = fixture();
     let mut evidence = f.evidence.clone();
     evidence.confirmations[0] = "00ff".into();
-    match evidence.verify(&f.config, None) {
+    match check(&evidence, &f.config, None) {
         Err(AttestationError::Decode { what, .. }) => assert_eq!(what, "confirmations[0]"),
         other => panic!("{other:?}"),
     }
     let mut evidence = f.evidence.clone();
     evidence.staychain.clear();
     assert_eq!(
-        evidence.verify(&f.config, None),
+        check(&evidence, &f.config, None),
         Err(AttestationError::EmptyStaychain)
     );
-    assert_eq!(CHECKS.len(), 6);
+    assert_eq!(
+        check(&evidence, &f.config, None).unwrap_err().check(),
+        "attestation txid"
+    );
+    let mut evidence = f.evidence.clone();
+    evidence.confirmations[0] = "00ff".into();
+    assert_eq!(
+        check(&evidence, &f.config, None).unwrap_err().check(),
+        "bitcoin header chain"
+    );
+    assert_eq!(CHECKS.len(), 7);
 }
 
 mod arbitrary_input {
@@ -685,7 +738,7 @@ mod arbitrary_input {
                     // Hex is read case-insensitively.
                     let lower = |e: &AttestationEvidence| serde_json::to_string(e).unwrap().to_ascii_lowercase();
                     let same = lower(&evidence) == lower(&fixture_cached());
-                    evidence.verify(&fixture_config(), None).map(|_| same).map_err(|e| e.to_string())
+                    check(&evidence, &fixture_config(), None).map(|_| same).map_err(|e| e.to_string())
                 });
             match verdict {
                 // Only evidence equal to the genuine one (up to whitespace and hex case) verifies.
@@ -705,7 +758,7 @@ mod arbitrary_input {
             };
             let at = at % text.len();
             *text = flip_hex(text, at);
-            prop_assert!(evidence.verify(&fixture_config(), None).is_err(), "field {field} digit {at}");
+            prop_assert!(check(&evidence, &fixture_config(), None).is_err(), "field {field} digit {at}");
         }
 
         #[test]
@@ -715,7 +768,7 @@ mod arbitrary_input {
             evidence.staychain = vec![tx];
             evidence.merkle_block = mb;
             evidence.confirmations = vec![h];
-            prop_assert!(evidence.verify(&fixture_config(), None).is_err());
+            prop_assert!(check(&evidence, &fixture_config(), None).is_err());
         }
     }
 

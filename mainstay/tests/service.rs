@@ -15,11 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mainstay::api::{self, CommitmentInfo};
+use mainstay::bitcoin::Network;
+use mainstay::bitcoin::blockdata::constants::genesis_block;
+use mainstay::bitcoin::consensus::encode::serialize_hex;
 use mainstay::bitcoin::secp256k1;
 use mainstay::bitcoin_rpc::BitcoinRpc;
 use mainstay::client::{ClientError, MainstayClient, RetryPolicy};
-use mainstay::collect::collect_evidence;
-use mainstay::{AttestationEvidence, StaychainSpec};
+use mainstay::collect::{collect_evidence, follow_headers, start_header_chain};
+use mainstay::{AttestationEvidence, Checkpoint, HeaderChain, StaychainConfig, StaychainSpec};
 
 const DEV_SECRET: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const SLOT_SECRET: [u8; 32] = [0x22; 32];
@@ -177,6 +180,32 @@ async fn attested(client: &MainstayClient, commitment: &str) -> CommitmentInfo {
     }
 }
 
+/// Follows the double's header chain from the regtest genesis, as a light client does, until
+/// `block` has the confirmations `config` requires (the double mines every 300 ms).
+async fn follow_until_buried(
+    rpc: &BitcoinRpc,
+    chain: &mut HeaderChain,
+    config: &StaychainConfig,
+    evidence: &AttestationEvidence,
+) {
+    let block = evidence.headers().unwrap()[0].block_hash();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        follow_headers(rpc, chain, u32::try_from(now).unwrap())
+            .await
+            .unwrap();
+        if chain.confirmations(&block) >= config.min_confirmations {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{block} was not buried in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn staychain_spec(api: &str) -> StaychainSpec {
     let body = reqwest::get(format!("{api}/staychain"))
         .await
@@ -274,7 +303,19 @@ async fn commitments_are_attested_confirmed_and_verified_from_headers_only() {
     )
     .await
     .unwrap();
-    let report = evidence.verify(&config, Some(&first)).unwrap();
+    let genesis = genesis_block(Network::Regtest).block_hash();
+    let mut headers = start_header_chain(
+        &rpc,
+        Network::Regtest,
+        Checkpoint::genesis(Network::Regtest),
+    )
+    .await
+    .unwrap();
+    assert_eq!(headers.tip_hash(), genesis);
+    follow_until_buried(&rpc, &mut headers, &config, &evidence).await;
+    let report = evidence.verify(&config, &headers, Some(&first)).unwrap();
+    assert_eq!(config.min_confirmations, 6);
+    assert!(report.confirmations >= 6);
     assert_eq!(report.txid.to_string(), info.attestation.txid);
     assert_eq!(report.staychain_length, 1);
     assert!(report.confirmations >= 1);
@@ -292,7 +333,8 @@ async fn commitments_are_attested_confirmed_and_verified_from_headers_only() {
         collect_evidence(&rpc, 2, info.slot_proof(), config.initial_txid, &chain, 3)
             .await
             .unwrap();
-    let report = evidence.verify(&config, Some(&second)).unwrap();
+    follow_until_buried(&rpc, &mut headers, &config, &evidence).await;
+    let report = evidence.verify(&config, &headers, Some(&second)).unwrap();
     assert_eq!(report.staychain_length, 2);
     assert_eq!(chain.len(), 2);
     let latest = client.latest_proof(2).await.unwrap();
@@ -303,10 +345,15 @@ async fn commitments_are_attested_confirmed_and_verified_from_headers_only() {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("staychain.json");
     let evidence_file = dir.path().join("evidence.json");
+    let headers_file = dir.path().join("headers.hex");
+    let lines: Vec<String> = headers.headers().iter().map(serialize_hex).collect();
+    std::fs::write(&headers_file, lines.join("\n")).unwrap();
     std::fs::write(&spec_file, serde_json::to_vec(&spec).unwrap()).unwrap();
     std::fs::write(&evidence_file, serde_json::to_vec(&evidence).unwrap()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mainstay"))
-        .args(["verify", "--staychain"])
+        .args(["verify", "--bitcoin-headers"])
+        .arg(&headers_file)
+        .arg("--staychain")
         .arg(&spec_file)
         .args(["--commitment", &second])
         .arg(&evidence_file)
@@ -318,6 +365,7 @@ async fn commitments_are_attested_confirmed_and_verified_from_headers_only() {
         "slot proof: OK",
         "pay-to-contract: OK",
         "staychain: OK, 2 attestation(s)",
+        "bitcoin header chain: OK, followed from checkpoint 0:",
         "bitcoin inclusion: OK",
     ] {
         assert!(text.contains(check), "{check}: {text}");
@@ -326,7 +374,9 @@ async fn commitments_are_attested_confirmed_and_verified_from_headers_only() {
     tampered.slot_proof.merkle_root = "00".repeat(32);
     std::fs::write(&evidence_file, serde_json::to_vec(&tampered).unwrap()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mainstay"))
-        .args(["verify", "--staychain"])
+        .args(["verify", "--bitcoin-headers"])
+        .arg(&headers_file)
+        .arg("--staychain")
         .arg(&spec_file)
         .arg(&evidence_file)
         .output()

@@ -321,22 +321,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{review}");
             let signer = hsm.open().await?;
             let key = signer.public_key();
-            if let Some(policy) = &loaded.policy
-                && !policy.public_keys.contains(&key)
-            {
+            // A signature names its controller by position in the genesis policy (`authkey`).
+            let Some(policy) = &loaded.policy else {
+                bail!(
+                    "signing needs --genesis: the signature names this key by its position in the genesis controller policy"
+                );
+            };
+            let Some(authkey) = policy.authkey_of(&key) else {
                 bail!(
                     "key {key} ({:?}) is not a controller in the genesis policy; not signing",
                     hsm.label
                 );
-            }
+            };
             if !yes {
                 confirm(&loaded.proposal)?;
             }
             let digest = loaded.proposal.signing_digest()?;
             let signature = signer.sign_digest(digest.as_bytes()).await?;
-            loaded.proposal.add_signature(&key, &signature);
+            loaded.proposal.add_signature(authkey, &signature);
             write_atomically(&file, &loaded.proposal.to_json_bytes()?)?;
-            println!("signed by {key}; signature added to {}", file.display());
+            println!(
+                "signed by {key} (authkey {authkey}); signature added to {}",
+                file.display()
+            );
         }
         Command::Verify {
             file,

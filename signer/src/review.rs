@@ -130,9 +130,11 @@ pub enum Change {
 /// A signature entry as the reviewer should see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureStatus {
-    /// The key named.
-    pub authkey: String,
-    /// Whether the key is one of the policy's controllers (unknown without a policy).
+    /// The controller named: a 1-based position in the genesis policy's keys.
+    pub authkey: u64,
+    /// The key at that position (unknown without a policy, or out of range).
+    pub key: Option<PublicKey>,
+    /// Whether `authkey` names one of the policy's controllers (unknown without a policy).
     pub controller: Option<bool>,
     /// Whether the signature verifies over this proposal's digest.
     pub valid: bool,
@@ -206,7 +208,8 @@ impl Review {
             .signatures
             .iter()
             .map(|entry| {
-                let parsed: Option<PublicKey> = entry.authkey.parse().ok();
+                let parsed: Option<PublicKey> =
+                    policy.and_then(|p| p.key_of(entry.authkey)).copied();
                 let signature = format!("{}{}", entry.r, entry.s)
                     .parse::<lightclient::Signature>()
                     .ok();
@@ -215,8 +218,9 @@ impl Review {
                     _ => false,
                 };
                 SignatureStatus {
-                    authkey: entry.authkey.clone(),
-                    controller: policy.map(|p| parsed.is_some_and(|k| p.public_keys.contains(&k))),
+                    authkey: entry.authkey,
+                    key: parsed,
+                    controller: policy.map(|_| parsed.is_some()),
                     valid,
                 }
             })
@@ -228,7 +232,7 @@ impl Review {
                     .filter(|k| {
                         !signatures
                             .iter()
-                            .any(|s| s.valid && s.authkey == k.to_string())
+                            .any(|s| s.valid && s.key.as_ref() == Some(*k))
                     })
                     .copied()
                     .collect()
@@ -356,20 +360,29 @@ impl fmt::Display for Review {
             Some((n, m)) => writeln!(f, "Signatures ({n} of {m} controllers required):")?,
             None => writeln!(
                 f,
-                "Signatures (no genesis given: controller membership not checked):"
+                "Signatures (no genesis given: the keys authkeys name are unknown, nothing is checked):"
             )?,
         }
         if self.signatures.is_empty() {
             writeln!(f, "  none yet")?;
         }
         for s in &self.signatures {
-            let role = match s.controller {
-                Some(true) => "controller",
-                Some(false) => "NOT A CONTROLLER",
-                None => "unchecked",
-            };
             let validity = if s.valid { "valid" } else { "INVALID" };
-            writeln!(f, "  {} — {role}, {validity}", s.authkey)?;
+            match (s.controller, s.key) {
+                (Some(true), Some(key)) => {
+                    writeln!(
+                        f,
+                        "  authkey {} ({key}) — controller, {validity}",
+                        s.authkey
+                    )?;
+                }
+                (Some(_), _) => writeln!(
+                    f,
+                    "  authkey {} — NOT A CONTROLLER (no such position in the policy)",
+                    s.authkey
+                )?,
+                (None, _) => writeln!(f, "  authkey {} — unchecked", s.authkey)?,
+            }
         }
         for key in &self.missing {
             writeln!(f, "  {key} — not signed yet")?;

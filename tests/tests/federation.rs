@@ -302,10 +302,40 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         .unwrap();
     let (_, spec) = http(service_port, "GET", "/api/v1/staychain", None).unwrap();
     let spec: mainstay::StaychainSpec = serde_json::from_value(spec["response"].clone()).unwrap();
-    let report = evidence
-        .verify(&spec.to_config().unwrap(), Some(&header.hash().to_string()))
+    // The light client follows the regtest header chain from genesis under the difficulty
+    // rules until the attestation's block has the confirmations the spec requires.
+    let config = spec.to_config().unwrap();
+    let rpc = mainstay::bitcoin_rpc::BitcoinRpc::new(
+        format!("http://127.0.0.1:{rpc_port}"),
+        "e2e",
+        "regtest-only",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let regtest = mainstay::bitcoin::Network::Regtest;
+    let mut headers = runtime
+        .block_on(mainstay::collect::start_header_chain(
+            &rpc,
+            regtest,
+            mainstay::Checkpoint::genesis(regtest),
+        ))
         .unwrap();
-    assert!(report.confirmations >= 1);
+    let block = evidence.headers().unwrap()[0].block_hash();
+    fed.wait_for(
+        "the attested block under enough confirmations",
+        Duration::from_secs(60),
+        || {
+            let now = u32::try_from(appliance::node::now_ms() / 1000).unwrap();
+            runtime
+                .block_on(mainstay::collect::follow_headers(&rpc, &mut headers, now))
+                .unwrap();
+            headers.confirmations(&block) >= config.min_confirmations
+        },
+    );
+    let report = evidence
+        .verify(&config, &headers, Some(&header.hash().to_string()))
+        .unwrap();
+    assert!(report.confirmations >= config.min_confirmations);
     // The attestation covers every block below it too: asking for block 1 gives it (or a
     // lower attested block).
     let (status, below) = http(fed.nodes[0].api, "GET", "/v1/attestations/1", None).unwrap();
@@ -326,6 +356,7 @@ fn http_bytes(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>
 /// Controllers sign a draft in their SoftHSM tokens: the signed copy, as each would post it.
 fn sign_draft(
     runtime: &tokio::runtime::Runtime,
+    policy: &lightclient::mapping::ControllerPolicy,
     controller: &Pkcs11Signer,
     draft: &[u8],
 ) -> Vec<u8> {
@@ -334,7 +365,8 @@ fn sign_draft(
     let signature = runtime
         .block_on(controller.sign_digest(digest.as_bytes()))
         .unwrap();
-    mapping.add_signature(&controller.public_key(), &signature);
+    let authkey = policy.authkey_of(&controller.public_key()).unwrap();
+    mapping.add_signature(authkey, &signature);
     mapping.to_json_bytes().unwrap()
 }
 
@@ -392,7 +424,7 @@ impl MappingSteps for Federation {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&draft));
         let mut collected = Vec::new();
         for controller in controllers {
-            let copy = sign_draft(runtime, controller, &draft);
+            let copy = sign_draft(runtime, &self.genesis.controllers, controller, &draft);
             let (status, body) = http_bytes(api, "POST", "/v1/mapping/draft", &copy);
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             collected = body;
@@ -479,10 +511,8 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
     let (sig, _) = stranger
         .sign_prehash_recoverable(digest.as_bytes())
         .unwrap();
-    forged.add_signature(
-        &dev_public("controller-1").unwrap(),
-        &lightclient::Signature::from(sig).normalize_s().unwrap(),
-    );
+    // The stranger claims to be the first controller.
+    forged.add_signature(1, &lightclient::Signature::from(sig).normalize_s().unwrap());
     let (status, body) = http_bytes(
         fed.nodes[0].api,
         "POST",
@@ -495,10 +525,11 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
         (422, Some("mapping_refused"))
     );
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not a controller key"),
+        body["message"].as_str().unwrap().contains("by authkey 1 (")
+            && body["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not verify"),
         "{body}"
     );
     let issuance = fed.signed_draft(&runtime, 0, &[&controllers[0], &controllers[1]]);
@@ -522,10 +553,17 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
     short["assets"].as_array_mut().unwrap().pop();
     let short =
         lightclient::mapping::Mapping::parse(&serde_json::to_vec(&short).unwrap(), 3).unwrap();
+    let policy = &fed.genesis.controllers;
     let short = sign_draft(
         &runtime,
+        policy,
         &controllers[2],
-        &sign_draft(&runtime, &controllers[0], &short.to_json_bytes().unwrap()),
+        &sign_draft(
+            &runtime,
+            policy,
+            &controllers[0],
+            &short.to_json_bytes().unwrap(),
+        ),
     );
     let reason = fed.refused("bank", Operation::UpdateMapping { mapping: short });
     assert_eq!(reason, "mapped_total_mismatch");

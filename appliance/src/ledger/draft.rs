@@ -69,13 +69,13 @@ pub enum PostedDraftError {
 
 /// Checks a controller's post of `draft`: the body must be the draft itself (same signing
 /// digest), and every signature on it must be a controller's and verify. Returns the mapping as
-/// posted, whose signatures can then be collected. One valid signature is enough: the threshold
-/// is reached by collecting posts.
+/// posted, whose signatures can then be collected, and the draft's signing digest. One valid
+/// signature is enough: the threshold is reached by collecting posts.
 pub fn check_posted_draft(
     draft: &Mapping,
     policy: &ControllerPolicy,
     body: &[u8],
-) -> Result<Mapping, PostedDraftError> {
+) -> Result<(Mapping, Hash32), PostedDraftError> {
     let posted = Mapping::parse(body, policy.precision).map_err(PostedDraftError::Refused)?;
     let current = draft.signing_digest().map_err(PostedDraftError::Draft)?;
     let digest = posted.signing_digest().map_err(PostedDraftError::Refused)?;
@@ -91,7 +91,7 @@ pub fn check_posted_draft(
     }
     .verify(&posted, &draft.chain, None)
     .map_err(PostedDraftError::Refused)?;
-    Ok(posted)
+    Ok((posted, current))
 }
 
 impl LedgerState {
@@ -255,8 +255,9 @@ mod tests {
         let mut draft = Mapping::parse(published, policy.precision).unwrap();
         draft.signatures.clear();
 
-        let posted = check_posted_draft(&draft, &policy, published).unwrap();
+        let (posted, digest) = check_posted_draft(&draft, &policy, published).unwrap();
         assert_eq!(posted.signatures.len(), 2);
+        assert_eq!(digest, draft.signing_digest().unwrap());
 
         let mut other = draft.clone();
         other.sequence += 1;

@@ -695,8 +695,8 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
         Ok(found) => found,
         Err(r) => return r,
     };
-    let posted = match check_posted_draft(&draft.mapping, &policy, &body) {
-        Ok(posted) => posted,
+    let (posted, expected) = match check_posted_draft(&draft.mapping, &policy, &body) {
+        Ok(checked) => checked,
         Err(e @ PostedDraftError::Refused(_)) => {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_refused", e);
         }
@@ -706,9 +706,6 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
         Err(e @ PostedDraftError::Draft(_)) => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e);
         }
-    };
-    let Ok(expected) = draft.mapping.signing_digest() else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "digest");
     };
     // Counts signatures one by one: each is a controller's that verifies.
     let each_signature = ControllerPolicy {
@@ -726,8 +723,13 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
                 signatures: Vec::new(),
             };
         }
+        // One signature per controller: a controller named twice would void the mapping.
         for signature in posted.signatures {
-            if !collected.signatures.contains(&signature) {
+            if !collected
+                .signatures
+                .iter()
+                .any(|held| held.authkey == signature.authkey)
+            {
                 collected.signatures.push(signature);
             }
         }

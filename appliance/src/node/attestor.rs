@@ -16,14 +16,28 @@ use mainstay::bitcoin::Transaction;
 use mainstay::bitcoin::consensus::encode::deserialize_hex;
 use mainstay::bitcoin_rpc::BitcoinRpc;
 use mainstay::client::{MainstayClient, RetryPolicy};
-use mainstay::collect::collect_evidence;
-use mainstay::{AttestationEvidence, StaychainConfig, StaychainSpec};
+use mainstay::collect::{FollowError, collect_evidence, follow_headers, start_header_chain};
+use mainstay::{
+    AttestationError, AttestationEvidence, Checkpoint, HeaderChain, InclusionError,
+    StaychainConfig, StaychainSpec,
+};
 
 use super::actors::{ChainActor, Read};
 use super::config::MainstaySettings;
 
 /// How far below the tip the attestor looks for the block an attestation names.
 const SEARCH_DEPTH: u64 = 100_000;
+
+/// Collected attestations waiting for their confirmations, at most.
+const MAX_PENDING: usize = 64;
+
+/// Evidence collected for an attestation not yet buried deeply enough.
+#[derive(Debug)]
+struct Pending {
+    height: u64,
+    commitment: String,
+    evidence: AttestationEvidence,
+}
 
 /// Why one attestor step failed (logged; the next step retries).
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +49,16 @@ pub enum AttestorError {
     /// Evidence could not be collected from Bitcoin.
     #[error("collecting evidence: {0}")]
     Collect(#[from] mainstay::collect::CollectError),
+    /// Bitcoin's header chain could not be followed.
+    #[error("following bitcoin headers: {0}")]
+    Follow(#[from] FollowError),
     /// The collected evidence does not verify.
     #[error("the attestation of block {height} does not verify: {error}")]
     Invalid {
         /// The block.
         height: u64,
         /// Why.
-        error: Box<mainstay::AttestationError>,
+        error: Box<AttestationError>,
     },
     /// The staychain spec is unusable.
     #[error("staychain spec: {0}")]
@@ -59,6 +76,11 @@ pub struct Attestor {
     bitcoin: BitcoinRpc,
     pinned_spec: PathBuf,
     staychain: Option<StaychainConfig>,
+    /// Bitcoin's headers from the checkpoint, checked under the full difficulty rules; started
+    /// on first use and followed each step (in memory: a restart follows again).
+    headers: Option<HeaderChain>,
+    /// Collected evidence whose block is not yet buried deeply enough, oldest first.
+    pending: Vec<Pending>,
     last_sent: Option<Hash32>,
 }
 
@@ -96,6 +118,8 @@ impl Attestor {
             client,
             bitcoin,
             staychain: None,
+            headers: None,
+            pending: Vec::new(),
             last_sent: None,
         })
     }
@@ -189,6 +213,10 @@ impl Attestor {
         self.record_latest().await
     }
 
+    /// Collects the evidence of the slot's latest attestation when it is new, then stores the
+    /// newest collected evidence whose block is buried deeply enough on the followed header
+    /// chain. Attestations still too shallow wait in `pending`: a service may attest again before
+    /// the last one has its confirmations, so waiting only for the latest could wait forever.
     async fn record_latest(&mut self) -> Result<(), AttestorError> {
         let proof = match self.client.latest_proof(self.settings.position).await {
             Ok(proof) => proof,
@@ -203,44 +231,103 @@ impl Attestor {
                     .map_err(crate::chain::ChainError::from)
             })
             .await?;
-        let known: Vec<Transaction> = match &latest {
+        let (stored_txid, known): (Option<String>, Vec<Transaction>) = match &latest {
             Some((_, json)) => {
                 let evidence: AttestationEvidence = serde_json::from_slice(json)
                     .map_err(|e| AttestorError::Chain(format!("stored attestation: {e}")))?;
-                if evidence.slot_proof.txid == proof.txid {
-                    return Ok(());
-                }
-                evidence
+                let known = evidence
                     .staychain
                     .iter()
                     .filter_map(|hex| deserialize_hex(hex).ok())
-                    .collect()
+                    .collect();
+                (Some(evidence.slot_proof.txid), known)
             }
-            None => Vec::new(),
-        };
-        let commitment = proof.commitment.clone();
-        let Some(height) = self.height_of(&commitment).await? else {
-            tracing::warn!(%commitment, "the slot's attested commitment is no block of this chain");
-            return Ok(());
+            None => (None, Vec::new()),
         };
         let staychain = self.staychain().await?;
-        let (evidence, _) = collect_evidence(
-            &self.bitcoin,
-            self.settings.position,
-            proof,
-            staychain.initial_txid,
-            &known,
-            self.settings.confirmations,
-        )
-        .await?;
-        let report = evidence
-            .verify(&staychain, Some(&commitment))
-            .map_err(|error| AttestorError::Invalid {
-                height,
-                error: Box::new(error),
-            })?;
-        let json =
-            serde_json::to_vec(&evidence).map_err(|e| AttestorError::Chain(e.to_string()))?;
+        let headers = match &mut self.headers {
+            Some(headers) if headers.network() == staychain.network => headers,
+            slot => {
+                let checkpoint = self
+                    .settings
+                    .bitcoin_checkpoint
+                    .unwrap_or_else(|| Checkpoint::genesis(staychain.network));
+                let started =
+                    start_header_chain(&self.bitcoin, staychain.network, checkpoint).await?;
+                slot.insert(started)
+            }
+        };
+        let now = u32::try_from(super::now_ms() / 1000).unwrap_or(u32::MAX);
+        follow_headers(&self.bitcoin, headers, now).await?;
+
+        let seen = stored_txid.as_deref() == Some(proof.txid.as_str())
+            || self
+                .pending
+                .iter()
+                .any(|p| p.evidence.slot_proof.txid == proof.txid);
+        if !seen {
+            let commitment = proof.commitment.clone();
+            match self.height_of(&commitment).await? {
+                None => {
+                    tracing::warn!(%commitment, "the slot's attested commitment is no block of this chain");
+                }
+                Some(height) => {
+                    let (evidence, _) = collect_evidence(
+                        &self.bitcoin,
+                        self.settings.position,
+                        proof,
+                        staychain.initial_txid,
+                        &known,
+                        self.settings.confirmations,
+                    )
+                    .await?;
+                    if self.pending.len() >= MAX_PENDING {
+                        self.pending.remove(0);
+                    }
+                    self.pending.push(Pending {
+                        height,
+                        commitment,
+                        evidence,
+                    });
+                }
+            }
+        }
+        let Some(headers) = &self.headers else {
+            return Ok(());
+        };
+        // Newest first: the first one buried deeply enough supersedes every older one.
+        let mut buried = None;
+        for (index, pending) in self.pending.iter().enumerate().rev() {
+            match pending
+                .evidence
+                .verify(&staychain, headers, Some(&pending.commitment))
+            {
+                Ok(report) => {
+                    buried = Some((index, report));
+                    break;
+                }
+                Err(AttestationError::Inclusion(
+                    InclusionError::TooFewConfirmations { .. } | InclusionError::NotInChain { .. },
+                )) => {}
+                Err(error) => {
+                    let height = pending.height;
+                    self.pending.remove(index);
+                    return Err(AttestorError::Invalid {
+                        height,
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
+        let Some((index, report)) = buried else {
+            return Ok(());
+        };
+        let Some(pending) = self.pending.drain(..=index).next_back() else {
+            return Ok(());
+        };
+        let height = pending.height;
+        let json = serde_json::to_vec(&pending.evidence)
+            .map_err(|e| AttestorError::Chain(e.to_string()))?;
         self.read(move |chain| {
             chain
                 .store()
@@ -248,7 +335,13 @@ impl Attestor {
                 .map_err(crate::chain::ChainError::from)
         })
         .await?;
-        tracing::info!(height, txid = %report.txid, block = %report.block, "block attested to bitcoin");
+        tracing::info!(
+            height,
+            txid = %report.txid,
+            block = %report.block,
+            confirmations = report.confirmations,
+            "block attested to bitcoin"
+        );
         Ok(())
     }
 

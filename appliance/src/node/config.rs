@@ -112,6 +112,11 @@ pub struct MainstaySettings {
     /// Headers after the attestation's block to keep with the proof.
     #[serde(default = "default_confirmations")]
     pub confirmations: usize,
+    /// Where the node starts following Bitcoin's header chain (`HEIGHT:HASH`, on mainnet the
+    /// first block of a difficulty period); every header after it is checked under the full
+    /// difficulty rules. Without it, the network's genesis block.
+    #[serde(default)]
+    pub bitcoin_checkpoint: Option<mainstay::Checkpoint>,
     /// A JSON staychain spec (network, initial txid, keys). Without it the node asks the
     /// service's `/staychain` once and pins the answer in its store.
     #[serde(default)]

@@ -239,7 +239,8 @@ pub fn signed_mapping(
     let digest = mapping.signing_digest().unwrap();
     for &i in signers {
         let controller = key(CONTROLLERS[i]);
-        mapping.add_signature(&public(&controller), &sign(&controller, &digest));
+        let authkey = u64::try_from(i).unwrap() + 1;
+        mapping.add_signature(authkey, &sign(&controller, &digest));
     }
     mapping.to_json_bytes().unwrap()
 }

@@ -154,7 +154,7 @@ pub fn signed_mapping(sequence: u64, signers: &[usize]) -> (Mapping, ControllerP
     let mut mapping = unsigned_mapping(sequence);
     let digest = mapping.signing_digest().unwrap();
     for &i in signers {
-        mapping.add_signature(&public_key(&keys[i]), &sign(&keys[i], &digest));
+        mapping.add_signature(u64::try_from(i).unwrap() + 1, &sign(&keys[i], &digest));
     }
     (mapping, policy)
 }

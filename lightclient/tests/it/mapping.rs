@@ -16,38 +16,58 @@ fn mapping_signed_two_of_three_verifies() {
 }
 
 #[test]
-fn one_signature_duplicated_under_a_second_authkey_is_not_enough() {
-    let (mut mapping, policy) = signed_mapping(5, &[0]);
-    let copy = MappingSignature {
-        authkey: policy.public_keys[1].to_string(),
-        r: mapping.signatures[0].r.clone(),
-        s: mapping.signatures[0].s.clone(),
-    };
-    mapping.signatures.push(copy);
-    assert_eq!(
-        policy.verify(&mapping, &chain(), Some(4)),
-        Err(MappingError::NotEnoughSignatures {
-            valid: 1,
-            required: 2
-        })
+fn the_authkey_is_the_controllers_position_in_the_policy_counted_from_one() {
+    let (mapping, policy) = signed_mapping(5, &[0, 2]);
+    let authkeys: Vec<u64> = mapping.signatures.iter().map(|s| s.authkey).collect();
+    assert_eq!(authkeys, [1, 3]);
+    // The published JSON carries the number, as the Ocean asset-mapping note's example does.
+    let json: serde_json::Value =
+        serde_json::from_slice(&mapping.to_json_bytes().unwrap()).unwrap();
+    assert_eq!(json["signatures"][0]["authkey"], serde_json::json!(1));
+    assert_eq!(policy.authkey_of(&policy.public_keys[2]), Some(3));
+    assert_eq!(policy.key_of(3), Some(&policy.public_keys[2]));
+    assert_eq!(policy.key_of(0), None);
+    assert_eq!(policy.authkey_of(&public_key(&signing_key(77))), None);
+    // A key in another form than a number is refused by the decoder.
+    let mut text = String::from_utf8(mapping.to_json_bytes().unwrap()).unwrap();
+    text = text.replacen(
+        "\"authkey\":1",
+        &format!("\"authkey\":\"{}\"", policy.public_keys[0]),
+        1,
     );
-    // The verdict does not depend on which entry comes first.
-    mapping.signatures.reverse();
-    assert_eq!(
-        policy.verify(&mapping, &chain(), Some(4)),
-        Err(MappingError::NotEnoughSignatures {
-            valid: 1,
-            required: 2
-        })
-    );
+    assert!(matches!(
+        Mapping::parse(text.as_bytes(), policy.precision),
+        Err(MappingError::Json(_))
+    ));
 }
 
 #[test]
-fn one_controller_signing_twice_counts_once() {
+fn one_signature_copied_under_a_second_authkey_is_bad() {
+    let (mut mapping, policy) = signed_mapping(5, &[0]);
+    let copy = MappingSignature {
+        authkey: 2,
+        r: mapping.signatures[0].r.clone(),
+        s: mapping.signatures[0].s.clone(),
+    };
+    mapping.signatures.push(copy.clone());
+    let bad = Err(MappingError::BadSignature {
+        authkey: 2,
+        key: policy.public_keys[1],
+        r: copy.r.clone(),
+        s: copy.s,
+    });
+    assert_eq!(policy.verify(&mapping, &chain(), Some(4)), bad);
+    // The verdict does not depend on which entry comes first.
+    mapping.signatures.reverse();
+    assert_eq!(policy.verify(&mapping, &chain(), Some(4)), bad);
+}
+
+#[test]
+fn a_controller_named_twice_is_refused() {
     let (keys, policy) = controllers();
     let (mut mapping, _) = signed_mapping(5, &[1]);
     let digest = mapping.signing_digest().unwrap();
-    // A second, different signature by the same key (another nonce), and an exact repeat.
+    // A second, different and valid signature by the same key (another nonce).
     use k256::ecdsa::hazmat::SignPrimitive;
     let secret: &k256::Scalar = keys[1].as_nonzero_scalar().as_ref();
     let (again, _) = secret
@@ -58,29 +78,56 @@ fn one_controller_signing_twice_counts_once() {
         format!("{}{}", mapping.signatures[0].r, mapping.signatures[0].s),
         again.to_string()
     );
-    mapping.add_signature(&policy.public_keys[1], &again);
+    mapping.add_signature(2, &again);
+    assert_eq!(
+        policy.verify(&mapping, &chain(), None),
+        Err(MappingError::RepeatedAuthkey {
+            index: 1,
+            authkey: 2
+        })
+    );
+    // An exact repeat of one entry is refused the same way.
+    let (mut mapping, _) = signed_mapping(5, &[0, 1]);
     mapping.signatures.push(mapping.signatures[0].clone());
     assert_eq!(
         policy.verify(&mapping, &chain(), None),
-        Err(MappingError::NotEnoughSignatures {
-            valid: 1,
-            required: 2
+        Err(MappingError::RepeatedAuthkey {
+            index: 2,
+            authkey: 1
         })
     );
 }
 
 #[test]
-fn a_key_outside_the_policy_is_unknown() {
+fn an_authkey_outside_the_policy_is_out_of_range() {
     let (mut mapping, policy) = signed_mapping(5, &[0, 1]);
     let outsider = signing_key(77);
     let digest = mapping.signing_digest().unwrap();
-    mapping.add_signature(&public_key(&outsider), &sign(&outsider, &digest));
-    assert_eq!(
-        policy.verify(&mapping, &chain(), None),
-        Err(MappingError::UnknownKey {
-            authkey: public_key(&outsider)
-        })
-    );
+    for authkey in [0, 4, u64::from(u32::MAX)] {
+        let mut tampered = mapping.clone();
+        tampered.add_signature(authkey, &sign(&outsider, &digest));
+        assert_eq!(
+            policy.verify(&tampered, &chain(), None),
+            Err(MappingError::AuthkeyOutOfRange {
+                index: 2,
+                authkey,
+                keys: 3
+            })
+        );
+    }
+    // Beyond JSON's exact integers the number cannot even be read back.
+    mapping.add_signature(1 << 53, &sign(&outsider, &digest));
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "date": mapping.date, "chain": mapping.chain, "sequence": 5, "height": mapping.height,
+        "assets": mapping.assets, "signatures": mapping.signatures,
+    }))
+    .unwrap();
+    assert!(matches!(
+        Mapping::parse(&bytes, policy.precision),
+        Err(MappingError::Canonical(CanonicalError::UnsupportedNumber(
+            _
+        )))
+    ));
 }
 
 #[test]
@@ -88,11 +135,12 @@ fn a_signature_over_other_content_is_bad() {
     let (keys, policy) = controllers();
     let (mut mapping, _) = signed_mapping(5, &[0]);
     let wrong = sign(&keys[1], &lightclient::hash::sha256(b"something else"));
-    mapping.add_signature(&policy.public_keys[1], &wrong);
+    mapping.add_signature(2, &wrong);
     assert_eq!(
         policy.verify(&mapping, &chain(), None),
         Err(MappingError::BadSignature {
-            authkey: policy.public_keys[1],
+            authkey: 2,
+            key: policy.public_keys[1],
             r: hex::encode(wrong.r()),
             s: hex::encode(wrong.s()),
         })
@@ -115,7 +163,7 @@ fn a_high_s_signature_is_bad() {
     mapping.signatures[1].s = hex::encode(high.s());
     assert!(matches!(
         policy.verify(&mapping, &chain(), None),
-        Err(MappingError::BadSignature { authkey, .. }) if authkey == policy.public_keys[1]
+        Err(MappingError::BadSignature { authkey: 2, key, .. }) if key == policy.public_keys[1]
     ));
 }
 

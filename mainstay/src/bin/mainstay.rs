@@ -2,8 +2,12 @@
 //!
 //! - `mainstay verify [--slot N] [--list C1,C2,...] FILE.msp...` checks pymainstay slot-proof
 //!   sequences (newest first) and prints an account of each check.
-//! - `mainstay verify --staychain SPEC.json [--commitment HEX] EVIDENCE.json...` runs every check —
-//!   slot proof, pay-to-contract, staychain, Bitcoin inclusion — on attestation evidence files.
+//! - `mainstay verify --staychain SPEC.json --bitcoin-headers FILE [--checkpoint HEIGHT:HASH]
+//!   [--commitment HEX] EVIDENCE.json...` runs every check — slot proof, pay-to-contract,
+//!   staychain, Bitcoin header chain, Bitcoin inclusion — on attestation evidence files. The
+//!   headers file (80-byte headers back to back, or one hex header a line, oldest first) starts
+//!   at the checkpoint (default: the network's genesis) and is checked under the full difficulty
+//!   rules.
 //! - `mainstay serve --config FILE` runs the service (feature `service`).
 //!
 //! Exit status: 0 all checks pass, 1 a check fails, 2 bad usage or unreadable input.
@@ -11,18 +15,26 @@
 
 use std::process::ExitCode;
 
+use mainstay::bitcoin::Network;
+use mainstay::bitcoin::block::Header;
+use mainstay::bitcoin::consensus::deserialize;
 use mainstay::evidence::CHECKS;
-use mainstay::{AttestationEvidence, SlotProof, StaychainSpec, match_commitment_list};
+use mainstay::{
+    AttestationEvidence, Checkpoint, HeaderChain, SlotProof, StaychainSpec, match_commitment_list,
+};
 
 const USAGE: &str = "usage:
   mainstay verify [--slot N] [--list C1,C2,...] FILE.msp...
-  mainstay verify --staychain SPEC.json [--commitment HEX] EVIDENCE.json...
+  mainstay verify --staychain SPEC.json --bitcoin-headers FILE [--checkpoint HEIGHT:HASH]
+                  [--commitment HEX] EVIDENCE.json...
   mainstay serve --config FILE          (built with feature `service`)";
 
 struct VerifyArgs {
     slot: Option<u64>,
     list: Option<Vec<String>>,
     staychain: Option<String>,
+    bitcoin_headers: Option<String>,
+    checkpoint: Option<Checkpoint>,
     commitment: Option<String>,
     files: Vec<String>,
 }
@@ -32,6 +44,8 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
         slot: None,
         list: None,
         staychain: None,
+        bitcoin_headers: None,
+        checkpoint: None,
         commitment: None,
         files: Vec::new(),
     };
@@ -55,12 +69,22 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
             }
             "--staychain" => parsed.staychain = Some(value("--staychain")?),
             "--commitment" => parsed.commitment = Some(value("--commitment")?),
+            "--bitcoin-headers" => parsed.bitcoin_headers = Some(value("--bitcoin-headers")?),
+            "--checkpoint" => {
+                let v = value("--checkpoint")?;
+                parsed.checkpoint = Some(v.parse().map_err(|e| format!("--checkpoint: {e}"))?);
+            }
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             file => parsed.files.push(file.to_string()),
         }
     }
     if parsed.files.is_empty() {
         return Err("no file given".into());
+    }
+    if parsed.staychain.is_some() && parsed.bitcoin_headers.is_none() {
+        return Err(
+            "--staychain needs --bitcoin-headers: an attestation is checked against a header chain followed from a checkpoint".into(),
+        );
     }
     Ok(parsed)
 }
@@ -135,6 +159,70 @@ fn verify_sequences(args: &VerifyArgs) -> Result<usize, ExitCode> {
     Ok(failed)
 }
 
+/// Headers back to back (80 bytes each), or one hex header a line.
+fn parse_headers(file: &str, bytes: &[u8]) -> Result<Vec<Header>, String> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        t.lines()
+            .all(|l| l.trim().chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    let raw = match text {
+        Some(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(hex::decode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{file}: not hex: {e}"))?,
+        None => bytes.chunks(80).map(<[u8]>::to_vec).collect(),
+    };
+    raw.iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            deserialize::<Header>(bytes).map_err(|e| format!("{file}: header {i}: {e}"))
+        })
+        .collect()
+}
+
+/// The header chain of `--bitcoin-headers` from `--checkpoint` (default: genesis), checked under
+/// the full difficulty rules against this machine's clock.
+fn follow_file(args: &VerifyArgs, network: Network) -> Result<HeaderChain, ExitCode> {
+    let Some(file) = &args.bitcoin_headers else {
+        eprintln!("--bitcoin-headers is needed\n{USAGE}");
+        return Err(ExitCode::from(2));
+    };
+    let headers = parse_headers(file, &read(file)?).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let Some((first, rest)) = headers.split_first() else {
+        eprintln!("{file}: no header");
+        return Err(ExitCode::from(2));
+    };
+    let checkpoint = args
+        .checkpoint
+        .unwrap_or_else(|| Checkpoint::genesis(network));
+    let now = now_secs();
+    let chain = HeaderChain::new(network, checkpoint, *first).and_then(|mut chain| {
+        chain.extend(rest, now)?;
+        Ok(chain)
+    });
+    match chain {
+        Ok(chain) => {
+            println!(
+                "{file}: {} header(s) from checkpoint {checkpoint} to height {} ({}), difficulty rules of {network} checked",
+                headers.len(),
+                chain.tip_height(),
+                chain.tip_hash()
+            );
+            Ok(chain)
+        }
+        Err(e) => {
+            println!("{file}: bitcoin header chain: FAILED: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 fn verify_evidence(args: &VerifyArgs, spec_file: &str) -> Result<usize, ExitCode> {
     let spec: StaychainSpec = serde_json::from_slice(&read(spec_file)?).map_err(|e| {
         eprintln!("{spec_file}: not a staychain spec: {e}");
@@ -144,6 +232,7 @@ fn verify_evidence(args: &VerifyArgs, spec_file: &str) -> Result<usize, ExitCode
         eprintln!("{spec_file}: {e}");
         ExitCode::from(2)
     })?;
+    let chain = follow_file(args, config.network)?;
     let mut failed = 0usize;
     for file in &args.files {
         let evidence: AttestationEvidence = serde_json::from_slice(&read(file)?).map_err(|e| {
@@ -154,8 +243,13 @@ fn verify_evidence(args: &VerifyArgs, spec_file: &str) -> Result<usize, ExitCode
             "{file}: commitment {} at slot {}",
             evidence.slot_proof.commitment, evidence.position
         );
-        match evidence.verify(&config, args.commitment.as_deref()) {
-            Ok(report) => {
+        match evidence.verify_extending(
+            &config,
+            &mut chain.clone(),
+            now_secs(),
+            args.commitment.as_deref(),
+        ) {
+            Ok((report, _)) => {
                 println!(
                     "  commitment: OK{}",
                     if args.commitment.is_some() {
@@ -178,8 +272,12 @@ fn verify_evidence(args: &VerifyArgs, spec_file: &str) -> Result<usize, ExitCode
                     report.staychain_length, config.initial_txid
                 );
                 println!(
-                    "  bitcoin inclusion: OK, in block {} with {} confirmation(s), proof of work valid",
-                    report.block, report.confirmations
+                    "  bitcoin header chain: OK, followed from checkpoint {} under the difficulty rules",
+                    report.checkpoint
+                );
+                println!(
+                    "  bitcoin inclusion: OK, in block {} at height {} with {} confirmation(s) (at least {} required)",
+                    report.block, report.height, report.confirmations, config.min_confirmations
                 );
             }
             Err(e) => {
@@ -200,6 +298,12 @@ fn verify_evidence(args: &VerifyArgs, spec_file: &str) -> Result<usize, ExitCode
         }
     }
     Ok(failed)
+}
+
+fn now_secs() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 fn main() -> ExitCode {

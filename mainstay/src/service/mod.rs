@@ -189,6 +189,7 @@ impl ServiceState {
                 chain_code: hex::encode(key.chain_code),
             }],
             required: None,
+            min_confirmations: crate::evidence::DEFAULT_MIN_CONFIRMATIONS,
         })
     }
 
