@@ -21,6 +21,7 @@ pub mod hash;
 pub mod header;
 pub mod jcs;
 pub mod keys;
+pub mod light;
 pub mod mapping;
 pub mod merkle;
 pub mod tx;

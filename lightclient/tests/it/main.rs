@@ -15,6 +15,7 @@
 mod certificate;
 mod common;
 mod genesis;
+mod light;
 mod mapping;
 mod properties;
 mod transaction;
