@@ -26,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("lc_transaction_json", targets::lc_transaction_json),
     ("lc_block_header", targets::lc_block_header),
     ("lc_commit_certificate", targets::lc_commit_certificate),
+    ("lc_light_block", targets::lc_light_block),
     ("lc_vote_proposal", targets::lc_vote_proposal),
     ("lc_validator_set", targets::lc_validator_set),
     ("lc_genesis_json", targets::lc_genesis_json),

@@ -356,6 +356,11 @@ fn length_prefixed(pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// The header the certificate vector certifies.
+pub fn certificate_vector_header() -> BlockHeader {
+    serde_json::from_value(vector("certificate")["header"].clone()).expect("header")
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let mut seeds: Vec<Seed> = Vec::new();
@@ -383,8 +388,22 @@ pub fn all() -> Vec<Seed> {
     let header = header();
     add("lc_block_header", "vector".into(), header.to_bytes());
     let certificate = vector("certificate");
-    let cert_header: BlockHeader =
-        serde_json::from_value(certificate["header"].clone()).expect("header");
+    let cert_header = certificate_vector_header();
+    let (_, set) = validators();
+    let light_block = lightclient::light::LightBlock {
+        header: cert_header.clone(),
+        certificate: <lightclient::CommitCertificate as lightclient::Decode>::from_bytes(
+            &hex_field(&certificate["valid"]["encoding"]),
+        )
+        .expect("the vector certificate"),
+        validators: set.clone(),
+        next_validators: set.clone(),
+    };
+    add(
+        "lc_light_block",
+        "valid".into(),
+        serde_json::to_vec_pretty(&light_block).expect("json"),
+    );
     add(
         "lc_commit_certificate",
         "valid".into(),

@@ -28,7 +28,7 @@ use malachitebft_sync::{Request, Response, Status};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::fixtures::{controllers, validators};
+use crate::fixtures::{chain, controllers, validators};
 
 /// Decodes a value that must span `data`, and checks it encodes back to exactly `data`.
 fn canonical<T: Decode + Encode + Debug>(data: &[u8]) -> Option<T> {
@@ -123,6 +123,69 @@ pub fn lc_block_header(data: &[u8]) {
     };
     json_round_trip(&header);
     assert_eq!(header.hash(), tagged_hash(tags::BLOCK_HEADER, data));
+}
+
+/// The verifier's clock of the light-block target: after every vector header.
+const LIGHT_NOW_MS: u64 = 1_900_000_000_000;
+
+/// Two trusted states of the vectors' chain and validators: the block before the certificate
+/// vector's header (so it is checked by linkage), and height 1 (so it is skipped to).
+fn light_roots() -> &'static [lightclient::light::TrustedState; 2] {
+    static ROOTS: OnceLock<[lightclient::light::TrustedState; 2]> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let (_, set) = validators();
+        let header = crate::seeds::certificate_vector_header();
+        let before = lightclient::light::TrustedState {
+            chain_id: chain(),
+            height: header.height - 1,
+            hash: header.previous_block_hash,
+            time_ms: header.time_ms - 1,
+            next_validators: set.clone(),
+        };
+        let early = lightclient::light::TrustedState {
+            height: 1,
+            hash: tagged_hash("ABT/test/fuzz", b"height 1"),
+            time_ms: 0,
+            ..before.clone()
+        };
+        [before, early]
+    })
+}
+
+/// A light block as a provider serves it (JSON), verified from two trusted states.
+pub fn lc_light_block(data: &[u8]) {
+    use lightclient::light::{LightBlock, Options, Verdict, verify};
+    let Ok(block) = serde_json::from_slice::<LightBlock>(data) else {
+        return;
+    };
+    json_round_trip(&block);
+    for trusted in light_roots() {
+        let verdict = verify(&block, trusted, &Options::default(), LIGHT_NOW_MS);
+        let again: LightBlock =
+            serde_json::from_slice(&serde_json::to_vec(&block).expect("serialises"))
+                .expect("parses");
+        assert_eq!(
+            verify(&again, trusted, &Options::default(), LIGHT_NOW_MS),
+            verdict
+        );
+        if verdict == Verdict::Success {
+            assert_eq!(block.header.chain_id, trusted.chain_id);
+            assert!(block.height() > trusted.height);
+            assert_eq!(block.validators.hash(), block.header.validator_set_hash);
+            assert_eq!(
+                block.next_validators.hash(),
+                block.header.next_validator_set_hash
+            );
+            let power = block
+                .certificate
+                .verify_header(&block.header, &block.validators)
+                .expect("a verified block's certificate verifies");
+            assert!(block.validators.is_quorum(power));
+            if block.height() == trusted.height + 1 {
+                assert_eq!(block.header.previous_block_hash, trusted.hash);
+            }
+        }
+    }
 }
 
 /// A header followed by its commit certificate, verified against the vectors' validator set.
@@ -668,4 +731,26 @@ pub fn signer_key_statement(data: &[u8]) {
     let json = serde_json::to_vec(&statement).expect("serialises");
     let again = KeyStatement::verify_json(&json).expect("its own JSON verifies");
     assert_eq!(again, statement);
+}
+
+#[cfg(test)]
+mod light_seed {
+    use lightclient::light::{LightBlock, Options, Verdict, verify};
+
+    /// The committed seed reaches the target's checks of a verified block from both roots.
+    #[test]
+    fn the_light_block_seed_verifies_from_both_roots() {
+        let seed = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/corpus/lc_light_block/seed-valid"
+        ))
+        .expect("the seed");
+        let block: LightBlock = serde_json::from_slice(&seed).expect("a light block");
+        for trusted in super::light_roots() {
+            assert_eq!(
+                verify(&block, trusted, &Options::default(), super::LIGHT_NOW_MS),
+                Verdict::Success
+            );
+        }
+    }
 }
