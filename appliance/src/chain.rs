@@ -253,6 +253,41 @@ impl Chain {
         self.genesis_hash
     }
 
+    /// The validator set with `hash`. Until the set can change by transaction it is the genesis
+    /// set; a header naming any other is inconsistent.
+    pub fn validator_set(&self, hash: &Hash32) -> Option<&lightclient::validator::ValidatorSet> {
+        let genesis = &self.genesis.validators;
+        (genesis.hash() == *hash).then_some(genesis)
+    }
+
+    /// The light block of `height` as a light client needs it: the header, its certificate and
+    /// the sets the header names. `None` when there is no certified block there.
+    pub fn light_block(
+        &self,
+        height: u64,
+    ) -> Result<Option<lightclient::light::LightBlock>, ChainError> {
+        let Some(block) = self.store.block(height)? else {
+            return Ok(None);
+        };
+        let Some(certificate) = block.certificate else {
+            return Ok(None);
+        };
+        let set = |hash: &Hash32| {
+            self.validator_set(hash)
+                .cloned()
+                .ok_or_else(|| ChainError::Inconsistent {
+                    height,
+                    reason: format!("the header names validator set {hash}, which is unknown"),
+                })
+        };
+        Ok(Some(lightclient::light::LightBlock {
+            validators: set(&block.header.validator_set_hash)?,
+            next_validators: set(&block.header.next_validator_set_hash)?,
+            header: block.header,
+            certificate,
+        }))
+    }
+
     /// The genesis time, ms since the Unix epoch.
     pub fn genesis_time_ms(&self) -> u64 {
         self.genesis.genesis_time_ms

@@ -219,6 +219,9 @@ pub enum HeaderChainError {
         /// The branch's last header.
         branch_tip: BlockHash,
     },
+    /// A header file or list with no header, not even the checkpoint's.
+    #[error("no header was given, not even the checkpoint's")]
+    NoCheckpointHeader,
     /// Heights beyond `u32::MAX`.
     #[error("the chain would pass height {}", u32::MAX)]
     HeightOverflow,
@@ -585,4 +588,73 @@ fn check_work(
         .validate_pow(target)
         .map(|_| ())
         .map_err(|_| HeaderChainError::InvalidProofOfWork { height, block })
+}
+
+/// Why a file of headers cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderFileError {
+    /// A line of a text file is not hex.
+    #[error("line {line}: not hex: {reason}")]
+    Hex {
+        /// 1-based.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A header does not decode (80 bytes in Bitcoin's encoding).
+    #[error("header {index}: {reason}")]
+    Header {
+        /// 0-based.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Headers from a file's bytes: 80-byte headers back to back, or one hex header a line (as
+/// `bitcoin-cli getblockheader HASH false` prints them), oldest first.
+pub fn parse_header_file(bytes: &[u8]) -> Result<Vec<Header>, HeaderFileError> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        t.lines()
+            .all(|l| l.trim().chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    let raw: Vec<Vec<u8>> = match text {
+        Some(text) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                hex::decode(l.trim()).map_err(|e| HeaderFileError::Hex {
+                    line: i.saturating_add(1),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => bytes.chunks(80).map(<[u8]>::to_vec).collect(),
+    };
+    raw.iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            bitcoin::consensus::deserialize::<Header>(bytes).map_err(|e| HeaderFileError::Header {
+                index,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A chain from a header file whose first header is the checkpoint's, extended by the rest.
+pub fn chain_from_file(
+    network: Network,
+    checkpoint: Checkpoint,
+    headers: &[Header],
+    now: u32,
+) -> Result<HeaderChain, HeaderChainError> {
+    let Some((first, rest)) = headers.split_first() else {
+        return Err(HeaderChainError::NoCheckpointHeader);
+    };
+    let mut chain = HeaderChain::new(network, checkpoint, *first)?;
+    chain.extend(rest, now)?;
+    Ok(chain)
 }

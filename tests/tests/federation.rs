@@ -336,6 +336,73 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         .verify(&config, &headers, Some(&header.hash().to_string()))
         .unwrap();
     assert!(report.confirmations >= config.min_confirmations);
+
+    // The same from the command line: the attested block verified from the genesis file through
+    // two nodes, the Bitcoin headers checked under the difficulty rules from regtest's genesis.
+    let home = fed.dir.path().join("light");
+    let spec_file = fed.dir.path().join("staychain.json");
+    let headers_file = fed.dir.path().join("bitcoin-headers.hex");
+    std::fs::write(&spec_file, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let lines: Vec<String> = headers
+        .headers()
+        .iter()
+        .map(mainstay::bitcoin::consensus::encode::serialize_hex)
+        .collect();
+    std::fs::write(&headers_file, lines.join("\n")).unwrap();
+    let lightclient = |args: &[&str]| {
+        let out = Command::new(workspace_binary("lightclient"))
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let genesis = fed.dir.path().join("genesis.json");
+    let (code, text) = lightclient(&["init", "--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    let node = |i: usize| format!("http://127.0.0.1:{}", fed.nodes[i].api);
+    let (code, text) = lightclient(&[
+        "attestation",
+        "--node",
+        &node(0),
+        "--witness",
+        &node(1),
+        "--staychain",
+        spec_file.to_str().unwrap(),
+        "--bitcoin-headers",
+        headers_file.to_str().unwrap(),
+        "--height",
+        &height.to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    for check in [
+        format!("commitment: OK, the attested commitment is block {height}'s hash"),
+        "slot proof: OK".into(),
+        "pay-to-contract: OK".into(),
+        "staychain: OK".into(),
+        "bitcoin header chain: OK".into(),
+        format!("bitcoin inclusion: OK, block {}", report.block),
+    ] {
+        assert!(text.contains(&check), "{check}: {text}");
+    }
+    // Headers that stop before the attestation's block cannot prove it.
+    std::fs::write(&headers_file, lines[..1].join("\n")).unwrap();
+    let (code, text) = lightclient(&[
+        "attestation",
+        "--node",
+        &node(0),
+        "--staychain",
+        spec_file.to_str().unwrap(),
+        "--bitcoin-headers",
+        headers_file.to_str().unwrap(),
+        "--height",
+        &height.to_string(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAILED (bitcoin header chain)"), "{text}");
     // The attestation covers every block below it too: asking for block 1 gives it (or a
     // lower attested block).
     let (status, below) = http(fed.nodes[0].api, "GET", "/v1/attestations/1", None).unwrap();

@@ -484,6 +484,34 @@ async fn block_part(state: web::Data<ApiState>, path: web::Path<(String, String)
     }
 }
 
+/// What a light client verifies for one height (`latest` for the tip): header, certificate,
+/// the validator set that certified it and the one it names next.
+async fn light_block(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let asked = path.into_inner();
+    let height: Option<u64> = if asked == "latest" {
+        None
+    } else {
+        match parse("height", &asked) {
+            Ok(h) => Some(h),
+            Err(r) => return r,
+        }
+    };
+    match read(&state, move |c| {
+        let height = height.unwrap_or_else(|| c.height());
+        Ok((height, c.light_block(height)?))
+    })
+    .await
+    {
+        Err(r) => r,
+        Ok((height, None)) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_block",
+            format!("no certified block at height {height}"),
+        ),
+        Ok((_, Some(block))) => HttpResponse::Ok().json(block),
+    }
+}
+
 async fn balance_proof(
     state: web::Data<ApiState>,
     path: web::Path<(String, String)>,
@@ -1023,6 +1051,7 @@ pub fn openapi_document() -> Value {
             "/v1/blocks/{height}": get("Block: header, transactions, receipts, certificate"),
             "/v1/headers/{height}": get("Header with its hash and canonical encoding"),
             "/v1/certificates/{height}": get("Commit certificate of a block"),
+            "/v1/light_blocks/{height | latest}": get("What a light client verifies for a height: header, commit certificate, the validator set that certified it and the set it names for the next height (lightclient::light::LightBlock)"),
             "/v1/proofs/balance/{account}/{asset}": get("Balance with its Jellyfish Merkle proof against the tip's state root"),
             "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
             "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
@@ -1124,6 +1153,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/accounts/{account}").route(web::get().to(account)))
         .service(resource("/v1/accounts/{account}/balances").route(web::get().to(balances)))
         .service(resource("/v1/assets").route(web::get().to(assets)))
+        .service(resource("/v1/light_blocks/{height}").route(web::get().to(light_block)))
         .service(
             resource("/v1/{part:blocks|headers|certificates}/{height}")
                 .route(web::get().to(block_part)),

@@ -16,9 +16,8 @@
 use std::process::ExitCode;
 
 use mainstay::bitcoin::Network;
-use mainstay::bitcoin::block::Header;
-use mainstay::bitcoin::consensus::deserialize;
 use mainstay::evidence::CHECKS;
+use mainstay::headers::{chain_from_file, parse_header_file};
 use mainstay::{
     AttestationEvidence, Checkpoint, HeaderChain, SlotProof, StaychainSpec, match_commitment_list,
 };
@@ -159,30 +158,6 @@ fn verify_sequences(args: &VerifyArgs) -> Result<usize, ExitCode> {
     Ok(failed)
 }
 
-/// Headers back to back (80 bytes each), or one hex header a line.
-fn parse_headers(file: &str, bytes: &[u8]) -> Result<Vec<Header>, String> {
-    let text = std::str::from_utf8(bytes).ok().filter(|t| {
-        t.lines()
-            .all(|l| l.trim().chars().all(|c| c.is_ascii_hexdigit()))
-    });
-    let raw = match text {
-        Some(text) => text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(hex::decode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{file}: not hex: {e}"))?,
-        None => bytes.chunks(80).map(<[u8]>::to_vec).collect(),
-    };
-    raw.iter()
-        .enumerate()
-        .map(|(i, bytes)| {
-            deserialize::<Header>(bytes).map_err(|e| format!("{file}: header {i}: {e}"))
-        })
-        .collect()
-}
-
 /// The header chain of `--bitcoin-headers` from `--checkpoint` (default: genesis), checked under
 /// the full difficulty rules against this machine's clock.
 fn follow_file(args: &VerifyArgs, network: Network) -> Result<HeaderChain, ExitCode> {
@@ -190,23 +165,14 @@ fn follow_file(args: &VerifyArgs, network: Network) -> Result<HeaderChain, ExitC
         eprintln!("--bitcoin-headers is needed\n{USAGE}");
         return Err(ExitCode::from(2));
     };
-    let headers = parse_headers(file, &read(file)?).map_err(|e| {
-        eprintln!("{e}");
+    let headers = parse_header_file(&read(file)?).map_err(|e| {
+        eprintln!("{file}: {e}");
         ExitCode::from(2)
     })?;
-    let Some((first, rest)) = headers.split_first() else {
-        eprintln!("{file}: no header");
-        return Err(ExitCode::from(2));
-    };
     let checkpoint = args
         .checkpoint
         .unwrap_or_else(|| Checkpoint::genesis(network));
-    let now = now_secs();
-    let chain = HeaderChain::new(network, checkpoint, *first).and_then(|mut chain| {
-        chain.extend(rest, now)?;
-        Ok(chain)
-    });
-    match chain {
+    match chain_from_file(network, checkpoint, &headers, now_secs()) {
         Ok(chain) => {
             println!(
                 "{file}: {} header(s) from checkpoint {checkpoint} to height {} ({}), difficulty rules of {network} checked",

@@ -1,0 +1,417 @@
+//! `lightclient`: verify the federation from untrusted nodes.
+//!
+//! - `lightclient init --genesis FILE [--checkpoint HEIGHT:HASH --node URL]` starts a home
+//!   (`--home`, default `./.lightclient`) trusting the genesis file, or a checkpoint block.
+//! - `lightclient sync --node URL [--witness URL]... [--height H]` verifies up to the node's
+//!   latest block (or H), through validator-set changes, and cross-checks it with witnesses.
+//! - `lightclient attestation --node URL --staychain SPEC --bitcoin-headers FILE
+//!   [--bitcoin-checkpoint HEIGHT:HASH] [--height H]` verifies the node's Bitcoin attestation of
+//!   a block it has verified: slot proof, pay-to-contract, staychain, the Bitcoin header chain
+//!   under the full difficulty rules, inclusion and confirmations.
+//!
+//! Human output by default, `--json` for programs. Exit status: 0 verified, 1 a named check
+//! failed, 2 usage, network or store error. It prints only checks it made.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program reports to the terminal
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lightclient::genesis::Genesis;
+use lightclient::hash::Hash32;
+use lightclient::light::{
+    LightClient, LightClientError, Options, Provider, ProviderError, Status, TrustedState, Verified,
+};
+use mainstay::headers::{chain_from_file, parse_header_file};
+use mainstay::{AttestationEvidence, Checkpoint, StaychainSpec};
+use serde_json::{Value, json};
+
+use lightclient_cli::provider::{Fetch, HttpProvider};
+use lightclient_cli::store::FileStore;
+
+#[derive(Parser)]
+#[command(
+    name = "lightclient",
+    version,
+    about = "Verify the federation's blocks, validator-set changes and Bitcoin attestations without trusting any node"
+)]
+struct Cli {
+    /// Where the trust root and verified blocks are kept.
+    #[arg(long, global = true, default_value = ".lightclient")]
+    home: PathBuf,
+    /// Print JSON for programs instead of lines for people.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start trusting a genesis file (or a checkpoint block of its chain).
+    Init {
+        /// The federation's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Trust this block instead of genesis (HEIGHT:HASH, from a source you trust).
+        #[arg(long, value_parser = parse_checkpoint, requires = "node")]
+        checkpoint: Option<(u64, Hash32)>,
+        /// The node to fetch the checkpoint block from.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Verify up to the node's latest block (or --height) and cross-check with witnesses.
+    Sync {
+        /// The primary node's API.
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same block.
+        #[arg(long)]
+        witness: Vec<String>,
+        /// Verify this height instead of the latest.
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Verify the node's Bitcoin attestation of a block this client verifies.
+    Attestation {
+        /// The node serving the attestation evidence (and the blocks).
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same attested block.
+        #[arg(long)]
+        witness: Vec<String>,
+        /// The Mainstay staychain spec (network, initial txid, keys, confirmations).
+        #[arg(long)]
+        staychain: PathBuf,
+        /// Bitcoin headers from the checkpoint on (80-byte headers back to back, or one hex
+        /// header a line).
+        #[arg(long)]
+        bitcoin_headers: PathBuf,
+        /// Where the headers file starts (HEIGHT:HASH; default the network's genesis).
+        #[arg(long)]
+        bitcoin_checkpoint: Option<Checkpoint>,
+        /// The evidence covering this block height (default: the latest attestation).
+        #[arg(long)]
+        height: Option<u64>,
+    },
+}
+
+fn parse_checkpoint(text: &str) -> Result<(u64, Hash32), String> {
+    let (height, hash) = text
+        .split_once(':')
+        .ok_or_else(|| format!("a checkpoint is HEIGHT:HASH, got {text:?}"))?;
+    let height = height
+        .parse()
+        .map_err(|_| format!("{height:?} is not a height"))?;
+    let hash = hash
+        .parse()
+        .map_err(|_| format!("{hash:?} is not a block hash"))?;
+    Ok((height, hash))
+}
+
+/// A failure with the exit status it maps to.
+enum Failure {
+    /// A named check failed (exit 1).
+    Check { check: String, message: String },
+    /// Usage, network or store (exit 2).
+    Usage(String),
+}
+
+impl From<LightClientError> for Failure {
+    fn from(error: LightClientError) -> Self {
+        match error {
+            LightClientError::Provider { .. }
+            | LightClientError::NoWitness { .. }
+            | LightClientError::Store(_) => Failure::Usage(error.to_string()),
+            _ => Failure::Check {
+                check: error.check().to_string(),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure::Usage(message.to_string())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Init {
+            genesis,
+            checkpoint,
+            node,
+        } => init(&cli, genesis, *checkpoint, node.as_deref()),
+        Command::Sync {
+            node,
+            witness,
+            height,
+        } => sync(&cli, node, witness, *height).map(|(report, _)| report),
+        Command::Attestation {
+            node,
+            witness,
+            staychain,
+            bitcoin_headers,
+            bitcoin_checkpoint,
+            height,
+        } => attestation(
+            &cli,
+            node,
+            witness,
+            staychain,
+            bitcoin_headers,
+            *bitcoin_checkpoint,
+            *height,
+        ),
+    };
+    match outcome {
+        Ok(report) => {
+            if cli.json {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Check { check, message }) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "verified": false, "check": check, "error": message })
+                );
+            } else {
+                println!("FAILED ({check}): {message}");
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            if cli.json {
+                println!("{}", json!({ "verified": false, "error": message }));
+            }
+            eprintln!("lightclient: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init(
+    cli: &Cli,
+    genesis_file: &Path,
+    checkpoint: Option<(u64, Hash32)>,
+    node: Option<&str>,
+) -> Result<Value, Failure> {
+    let genesis = Genesis::from_json(&read(genesis_file)?)
+        .map_err(|e| usage(format!("{}: {e}", genesis_file.display())))?;
+    let root = match (checkpoint, node) {
+        (Some((height, hash)), Some(node)) => {
+            let mut provider = HttpProvider::new(node).map_err(usage)?;
+            let block = provider
+                .light_block(Some(height))
+                .map_err(|e| usage(format!("{node}: {e}")))?;
+            TrustedState::from_checkpoint(&block, &genesis.chain_id, height, hash).map_err(|e| {
+                Failure::Check {
+                    check: e.check().into(),
+                    message: e.to_string(),
+                }
+            })?
+        }
+        _ => TrustedState::from_genesis(&genesis).map_err(|e| usage(e.to_string()))?,
+    };
+    FileStore::init(&cli.home, &root).map_err(usage)?;
+    if !cli.json {
+        println!(
+            "trusting chain {} at height {} (block {}), {} validator(s) next; home {}",
+            root.chain_id,
+            root.height,
+            root.hash,
+            root.next_validators.validators().len(),
+            cli.home.display()
+        );
+    }
+    Ok(
+        json!({ "verified": true, "chain_id": root.chain_id, "height": root.height, "hash": root.hash }),
+    )
+}
+
+fn providers(
+    node: &str,
+    witnesses: &[String],
+) -> Result<(HttpProvider, Vec<HttpProvider>), Failure> {
+    let primary = HttpProvider::new(node).map_err(usage)?;
+    let witnesses = witnesses
+        .iter()
+        .map(|w| HttpProvider::new(w).map_err(usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((primary, witnesses))
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Trusted => "trusted (confirmed by a witness)",
+        Status::Verified => "verified (no witness confirmed it)",
+        _ => "not verified",
+    }
+}
+
+/// Verifies up to `height` (or the latest) and prints what it checked.
+fn sync(
+    cli: &Cli,
+    node: &str,
+    witnesses: &[String],
+    height: Option<u64>,
+) -> Result<(Value, Verified), Failure> {
+    let (root, store) = FileStore::open(&cli.home).map_err(usage)?;
+    let (primary, witnesses) = providers(node, witnesses)?;
+    let mut client = LightClient::new(root, Options::default(), store, primary, witnesses);
+    let now = now_ms();
+    let verified = match height {
+        Some(h) => client.verify_to_target(h, now),
+        None => client.verify_to_highest(now),
+    }?;
+    let block = &verified.block;
+    if !cli.json {
+        if verified.steps.is_empty() {
+            println!("height {}: already verified", block.height());
+        }
+        for step in &verified.steps {
+            println!(
+                "verified height {step}: certificate of more than 2/3 of its set, linked or skipped to with more than 1/3 of the trusted set"
+            );
+        }
+        for change in &verified.set_changes {
+            println!(
+                "validator set changed by height {}: {} -> {} ({} validators)",
+                change.height, change.from, change.to, change.validators
+            );
+        }
+        for faulty in &verified.faulty_witnesses {
+            println!("witness {faulty} served a block that does not verify; dropped");
+        }
+        println!(
+            "height {}: block {} {}",
+            block.height(),
+            block.hash(),
+            status_name(verified.status)
+        );
+    }
+    let report = json!({
+        "verified": true,
+        "height": block.height(),
+        "hash": block.hash(),
+        "status": verified.status,
+        "steps": verified.steps,
+        "set_changes": verified.set_changes,
+        "faulty_witnesses": verified.faulty_witnesses,
+        "header": block.header,
+    });
+    Ok((report, verified))
+}
+
+/// What `GET /v1/attestations/{h}` answers.
+#[derive(serde::Deserialize)]
+struct AttestationAnswer {
+    height: u64,
+    evidence: AttestationEvidence,
+}
+
+fn attestation(
+    cli: &Cli,
+    node: &str,
+    witnesses: &[String],
+    staychain: &Path,
+    bitcoin_headers: &Path,
+    bitcoin_checkpoint: Option<Checkpoint>,
+    height: Option<u64>,
+) -> Result<Value, Failure> {
+    let spec: StaychainSpec = serde_json::from_slice(&read(staychain)?)
+        .map_err(|e| usage(format!("{}: {e}", staychain.display())))?;
+    let config = spec
+        .to_config()
+        .map_err(|e| usage(format!("{}: {e}", staychain.display())))?;
+    let path = match height {
+        Some(h) => format!("/v1/attestations/{h}"),
+        None => "/v1/attestations/latest".to_string(),
+    };
+    let body = HttpProvider::new(node)
+        .map_err(usage)?
+        .get(&path)
+        .map_err(|e| match e {
+            Fetch::NotFound(m) => usage(format!("no attestation yet: {m}")),
+            Fetch::Failed(ProviderError::Unreachable(m) | ProviderError::Malformed(m)) => usage(m),
+            Fetch::Failed(other) => usage(other),
+        })?;
+    let AttestationAnswer {
+        height: attested,
+        evidence,
+    } = serde_json::from_slice(&body).map_err(|e| usage(format!("{node}{path}: {e}")))?;
+
+    // The attested block must be one this client verifies itself.
+    let (_, verified) = sync(cli, node, witnesses, Some(attested))?;
+    let commitment = verified.block.hash().to_string();
+
+    let headers = parse_header_file(&read(bitcoin_headers)?)
+        .map_err(|e| usage(format!("{}: {e}", bitcoin_headers.display())))?;
+    let checkpoint = bitcoin_checkpoint.unwrap_or_else(|| Checkpoint::genesis(config.network));
+    let now_secs = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+    let mut chain =
+        chain_from_file(config.network, checkpoint, &headers, now_secs).map_err(|e| {
+            Failure::Check {
+                check: "bitcoin header chain".into(),
+                message: format!("{}: {e}", bitcoin_headers.display()),
+            }
+        })?;
+    let (report, _) = evidence
+        .verify_extending(&config, &mut chain, now_secs, Some(&commitment))
+        .map_err(|e| Failure::Check {
+            check: e.check().into(),
+            message: e.to_string(),
+        })?;
+    if !cli.json {
+        println!(
+            "commitment: OK, the attested commitment is block {attested}'s hash {commitment}, which this client verified"
+        );
+        println!(
+            "slot proof: OK, {} steps lead to root {}",
+            report.slot_path_length, report.merkle_root
+        );
+        println!("attestation txid: OK, {}", report.txid);
+        println!(
+            "pay-to-contract: OK, the single output pays {}",
+            report.output_script
+        );
+        println!(
+            "staychain: OK, {} attestation(s) back to initial transaction {}",
+            report.staychain_length, config.initial_txid
+        );
+        println!(
+            "bitcoin header chain: OK, {} header(s) from checkpoint {} under the difficulty rules of {}",
+            headers.len(),
+            report.checkpoint,
+            config.network
+        );
+        println!(
+            "bitcoin inclusion: OK, block {} at height {} with {} confirmation(s) (at least {} required)",
+            report.block, report.height, report.confirmations, config.min_confirmations
+        );
+    }
+    Ok(json!({
+        "verified": true,
+        "attested_height": attested,
+        "commitment": commitment,
+        "txid": report.txid.to_string(),
+        "bitcoin_block": report.block.to_string(),
+        "bitcoin_height": report.height,
+        "confirmations": report.confirmations,
+        "staychain_length": report.staychain_length,
+        "checkpoint": report.checkpoint,
+    }))
+}

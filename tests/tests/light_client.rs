@@ -1,0 +1,197 @@
+//! The `lightclient` command line against a real four-validator federation: it trusts only the
+//! genesis file, verifies blocks through the nodes' `/v1/light_blocks`, cross-checks witnesses,
+//! and names the check a lying node fails (a proxy in front of a real node rewrites its answers).
+// A test harness: a failed step should stop the test at once, with its message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use e2e::federation::*;
+
+/// A node that answers every GET by asking the real node at `upstream` and passing light blocks
+/// through `tamper` first.
+fn lying_node(upstream: u16, tamper: fn(&mut Value)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let (status, mut answer) =
+                exchange(upstream, "GET", &path, b"").unwrap_or((502, b"{}".to_vec()));
+            if status == 200 && path.starts_with("/v1/light_blocks/") {
+                let mut block: Value = serde_json::from_slice(&answer).unwrap();
+                tamper(&mut block);
+                answer = serde_json::to_vec(&block).unwrap();
+            }
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                answer.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&answer);
+        }
+    });
+    port
+}
+
+fn run(home: &Path, args: &[&str]) -> (Output, String) {
+    let out = Command::new(workspace_binary("lightclient"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() {
+    let _turn = one_federation_at_a_time();
+    let mut fed = Federation::new();
+    for node in 0..NODES {
+        fed.nodes[node].start();
+    }
+    fed.wait_for("height 6", Duration::from_secs(60), || fed.height(0) >= 6);
+    let genesis = fed.dir.path().join("genesis.json");
+    let genesis = genesis.to_str().unwrap();
+    let node = |i: usize| url(fed.nodes[i].api);
+
+    let home = fed.dir.path().join("light");
+    let (out, text) = run(&home, &["init", "--genesis", genesis]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("at height 0"), "{text}");
+    // A second init of the same home is refused rather than overwriting trust.
+    let (out, text) = run(&home, &["init", "--genesis", genesis]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+
+    let (out, text) = run(
+        &home,
+        &[
+            "sync",
+            "--node",
+            &node(0),
+            "--witness",
+            &node(1),
+            "--height",
+            "5",
+        ],
+    );
+    assert!(out.status.success(), "{text}");
+    let hash = fed.nodes[0].header(5).unwrap().hash();
+    assert!(text.contains("verified height 5"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "height 5: block {hash} trusted (confirmed by a witness)"
+        )),
+        "{text}"
+    );
+
+    // For programs: the latest block, through other nodes, from what the home already trusts.
+    let (out, text) = run(
+        &home,
+        &["--json", "sync", "--node", &node(2), "--witness", &node(3)],
+    );
+    assert!(out.status.success(), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["status"], "trusted");
+    assert!(report["height"].as_u64().unwrap() >= 6, "{report}");
+
+    // A primary that rewrites the state root: its certificate no longer certifies the header.
+    let liar = lying_node(fed.nodes[0].api, |block| {
+        block["header"]["state_root"] = Value::String("00".repeat(32));
+    });
+    let fresh = fed.dir.path().join("light-2");
+    run(&fresh, &["init", "--genesis", genesis]);
+    let (out, text) = run(&fresh, &["sync", "--node", &url(liar), "--height", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (certificate)"), "{text}");
+    let (out, text) = run(
+        &fresh,
+        &["--json", "sync", "--node", &url(liar), "--height", "3"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["verified"].as_bool(), report["check"].as_str()),
+        (Some(false), Some("certificate"))
+    );
+
+    // A primary claiming another validator set for the next height.
+    let usurper = lying_node(fed.nodes[1].api, |block| {
+        block["header"]["next_validator_set_hash"] = Value::String("11".repeat(32));
+    });
+    let (out, text) = run(&fresh, &["sync", "--node", &url(usurper), "--height", "4"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (next_validator_set_hash)"), "{text}");
+
+    // A lying witness is dropped; an honest one still confirms.
+    let (out, text) = run(
+        &fresh,
+        &[
+            "sync",
+            "--node",
+            &node(0),
+            "--witness",
+            &url(liar),
+            "--witness",
+            &node(2),
+            "--height",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("served a block that does not verify; dropped"),
+        "{text}"
+    );
+    assert!(text.contains("trusted (confirmed by a witness)"), "{text}");
+
+    // A node that cannot be reached is a network error (exit 2), not a failed check.
+    let (out, text) = run(&fresh, &["sync", "--node", &url(free_port())]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+}
