@@ -132,14 +132,20 @@ fn per(elapsed: std::time::Duration, n: u64) -> f64 {
 fn main() {
     let made = Instant::now();
     let (root, blocks) = chain();
-    println!("(made {BLOCKS} certified blocks in {:.1} s)", made.elapsed().as_secs_f64());
+    println!(
+        "(made {BLOCKS} certified blocks in {:.1} s)",
+        made.elapsed().as_secs_f64()
+    );
     let options = Options::default();
 
     // Sequential: every block from the one before it.
     let begun = Instant::now();
     let mut trusted = root.clone();
     for block in &blocks {
-        assert_eq!(verify(block, &trusted, &options, NOW_MS), lightclient::light::Verdict::Success);
+        assert_eq!(
+            verify(block, &trusted, &options, NOW_MS),
+            lightclient::light::Verdict::Success
+        );
         trusted = TrustedState::after(block);
     }
     let elapsed = begun.elapsed();
@@ -184,7 +190,8 @@ fn main() {
     let published = mapping["published"].as_str().unwrap().as_bytes().to_vec();
     let chain_id = ChainId::new("abt-test-1").unwrap();
     let case: serde_json::Value =
-        serde_json::from_slice(include_bytes!("../../fuzz/corpus/ms_evidence/seed-regtest")).unwrap();
+        serde_json::from_slice(include_bytes!("../../fuzz/corpus/ms_evidence/seed-regtest"))
+            .unwrap();
     let spec: mainstay::StaychainSpec = serde_json::from_value(case["config"].clone()).unwrap();
     let config = spec.to_config().unwrap();
     let evidence: mainstay::AttestationEvidence =
@@ -195,7 +202,11 @@ fn main() {
     let rounds = 500;
     let begun = Instant::now();
     for _ in 0..rounds {
-        black_box(policy.parse_and_verify(&published, &chain_id, Some(4)).unwrap());
+        black_box(
+            policy
+                .parse_and_verify(&published, &chain_id, Some(4))
+                .unwrap(),
+        );
         let mut headers =
             mainstay::HeaderChain::new(network, mainstay::Checkpoint::genesis(network), genesis)
                 .unwrap();

@@ -2,12 +2,11 @@
 //! one JSON file a height, each written to a temporary file, fsynced and renamed into place so a
 //! crash leaves the old file or the new one, never half of one.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use lightclient::light::{LightBlock, LightStore, Status, StoreError, TrustedState};
+use lightclient::light::{LightBlock, LightStore, MemoryStore, Status, StoreError, TrustedState};
 
 /// The format of the files below (bumped when it changes, so an old home is refused clearly).
 const FORMAT: u32 = 1;
@@ -42,11 +41,11 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Blocks in `HOME/blocks/HEIGHT.json`, indexed in memory.
+/// Blocks in `HOME/blocks/HEIGHT.json`, each also held in memory for lookups.
 #[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
-    blocks: BTreeMap<u64, (LightBlock, Status)>,
+    memory: MemoryStore,
 }
 
 impl FileStore {
@@ -93,7 +92,7 @@ impl FileStore {
             )));
         }
         let dir = home.join("blocks");
-        let mut blocks = BTreeMap::new();
+        let mut memory = MemoryStore::new();
         let entries =
             fs::read_dir(&dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
         for entry in entries {
@@ -106,17 +105,18 @@ impl FileStore {
                 fs::read(&path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
             let stored: StoredBlock = serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
-            blocks.insert(stored.block.height(), (stored.block, stored.status));
+            memory.insert(stored.block, stored.status)?;
         }
-        Ok((stored.root, FileStore { dir, blocks }))
+        Ok((stored.root, FileStore { dir, memory }))
     }
 }
 
 impl LightStore for FileStore {
     fn get(&self, height: u64) -> Option<(LightBlock, Status)> {
-        self.blocks.get(&height).cloned()
+        self.memory.get(height)
     }
 
+    /// Written durably first, so what the client holds in memory is always on disk.
     fn insert(&mut self, block: LightBlock, status: Status) -> Result<(), StoreError> {
         let path = self.dir.join(format!("{:020}.json", block.height()));
         let stored = StoredBlock {
@@ -126,16 +126,10 @@ impl LightStore for FileStore {
         };
         let bytes = serde_json::to_vec(&stored).map_err(|e| StoreError(e.to_string()))?;
         write_durably(&path, &bytes).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
-        self.blocks
-            .insert(stored.block.height(), (stored.block, stored.status));
-        Ok(())
+        self.memory.insert(stored.block, stored.status)
     }
 
     fn highest_verified_below(&self, below: u64) -> Option<(LightBlock, Status)> {
-        self.blocks
-            .range(..below)
-            .rev()
-            .find(|(_, (_, status))| status.is_trusted_enough())
-            .map(|(_, entry)| entry.clone())
+        self.memory.highest_verified_below(below)
     }
 }

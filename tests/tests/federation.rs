@@ -348,7 +348,6 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         .iter()
         .map(mainstay::bitcoin::consensus::encode::serialize_hex)
         .collect();
-    std::fs::write(&headers_file, lines.join("\n")).unwrap();
     let lightclient = |args: &[&str]| {
         let out = Command::new(workspace_binary("lightclient"))
             .arg("--home")
@@ -364,19 +363,23 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
     let (code, text) = lightclient(&["init", "--genesis", genesis.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{text}");
     let node = |i: usize| format!("http://127.0.0.1:{}", fed.nodes[i].api);
-    let (code, text) = lightclient(&[
-        "attestation",
-        "--node",
-        &node(0),
-        "--witness",
-        &node(1),
-        "--staychain",
-        spec_file.to_str().unwrap(),
-        "--bitcoin-headers",
-        headers_file.to_str().unwrap(),
-        "--height",
-        &height.to_string(),
-    ]);
+    let attest = |headers: &[String]| {
+        std::fs::write(&headers_file, headers.join("\n")).unwrap();
+        lightclient(&[
+            "attestation",
+            "--node",
+            &node(0),
+            "--witness",
+            &node(1),
+            "--staychain",
+            spec_file.to_str().unwrap(),
+            "--bitcoin-headers",
+            headers_file.to_str().unwrap(),
+            "--height",
+            &height.to_string(),
+        ])
+    };
+    let (code, text) = attest(&lines);
     assert_eq!(code, Some(0), "{text}");
     for check in [
         format!("commitment: OK, the attested commitment is block {height}'s hash"),
@@ -389,18 +392,7 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         assert!(text.contains(&check), "{check}: {text}");
     }
     // Headers that stop before the attestation's block cannot prove it.
-    std::fs::write(&headers_file, lines[..1].join("\n")).unwrap();
-    let (code, text) = lightclient(&[
-        "attestation",
-        "--node",
-        &node(0),
-        "--staychain",
-        spec_file.to_str().unwrap(),
-        "--bitcoin-headers",
-        headers_file.to_str().unwrap(),
-        "--height",
-        &height.to_string(),
-    ]);
+    let (code, text) = attest(&lines[..1]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("FAILED (bitcoin header chain)"), "{text}");
     // The attestation covers every block below it too: asking for block 1 gives it (or a

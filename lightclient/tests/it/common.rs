@@ -39,7 +39,12 @@ pub fn chain() -> ChainId {
 
 /// Four validators of power 1 with keys seeded 1..=4, in validator-set order.
 pub fn validators() -> (Vec<SigningKey>, ValidatorSet) {
-    let keys: Vec<SigningKey> = (1..=4).map(signing_key).collect();
+    set_of(&[1, 2, 3, 4])
+}
+
+/// Validators of power 1 with the keys seeded by `seeds`, keys in validator-set order.
+pub fn set_of(seeds: &[u8]) -> (Vec<SigningKey>, ValidatorSet) {
+    let keys: Vec<SigningKey> = seeds.iter().map(|s| signing_key(*s)).collect();
     let set = ValidatorSet::new(
         keys.iter()
             .map(|k| Validator {

@@ -13,28 +13,13 @@ use lightclient::light::{
     LightBlock, LightClient, LightClientError, LightStore, MemoryStore, Options, Provider,
     ProviderError, Status, TrustThreshold, TrustedState, Verdict, VerificationError, verify,
 };
-use lightclient::validator::{Validator, ValidatorSet};
+use lightclient::validator::ValidatorSet;
 use proptest::prelude::*;
 
 use crate::common::*;
 
 const GENESIS_MS: u64 = 1_700_000_000_000;
 const NOW_MS: u64 = 1_800_000_000_000;
-
-/// A validator set of power-1 validators with the keys seeded by `seeds`, keys in set order.
-fn set_of(seeds: &[u8]) -> (Vec<SigningKey>, ValidatorSet) {
-    let keys: Vec<SigningKey> = seeds.iter().map(|s| signing_key(*s)).collect();
-    let set = ValidatorSet::new(
-        keys.iter()
-            .map(|k| Validator {
-                public_key: public_key(k),
-                voting_power: 1,
-            })
-            .collect(),
-    )
-    .unwrap();
-    (keys, set)
-}
 
 fn certify(header: &BlockHeader, signers: &[SigningKey]) -> CommitCertificate {
     let mut certificate = CommitCertificate {
