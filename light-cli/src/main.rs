@@ -94,6 +94,19 @@ enum Command {
         #[arg(long)]
         height: Option<u64>,
     },
+    /// Verify the mapping in force: its bytes against a verified header, its n-of-m controller
+    /// signatures under the genesis policy, its CID (and the bytes an IPFS node serves for it).
+    Mapping {
+        /// The node serving the mapping (and the blocks).
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same block.
+        #[arg(long)]
+        witness: Vec<String>,
+        /// An IPFS node's RPC API (`http://127.0.0.1:5001`) to fetch the mapping by its CID.
+        #[arg(long)]
+        ipfs: Option<String>,
+    },
 }
 
 fn parse_checkpoint(text: &str) -> Result<(u64, Hash32), String> {
@@ -174,6 +187,11 @@ fn main() -> ExitCode {
             *bitcoin_checkpoint,
             *height,
         ),
+        Command::Mapping {
+            node,
+            witness,
+            ipfs,
+        } => mapping(&cli, node, witness, ipfs.as_deref()),
     };
     match outcome {
         Ok(report) => {
@@ -209,7 +227,8 @@ fn init(
     checkpoint: Option<(u64, Hash32)>,
     node: Option<&str>,
 ) -> Result<Value, Failure> {
-    let genesis = Genesis::from_json(&read(genesis_file)?)
+    let genesis_bytes = read(genesis_file)?;
+    let genesis = Genesis::from_json(&genesis_bytes)
         .map_err(|e| usage(format!("{}: {e}", genesis_file.display())))?;
     let root = match (checkpoint, node) {
         (Some((height, hash)), Some(node)) => {
@@ -226,7 +245,7 @@ fn init(
         }
         _ => TrustedState::from_genesis(&genesis).map_err(|e| usage(e.to_string()))?,
     };
-    FileStore::init(&cli.home, &root).map_err(usage)?;
+    FileStore::init(&cli.home, &root, &genesis_bytes).map_err(usage)?;
     if !cli.json {
         println!(
             "trusting chain {} at height {} (block {}), {} validator(s) next; home {}",
@@ -414,4 +433,136 @@ fn attestation(
         "staychain_length": report.staychain_length,
         "checkpoint": report.checkpoint,
     }))
+}
+
+/// What `GET /v1/mapping` answers (the fields this client uses).
+#[derive(serde::Deserialize)]
+struct MappingAnswer {
+    sequence: u64,
+    cid: String,
+}
+
+fn check(check: &str, message: impl std::fmt::Display) -> Failure {
+    Failure::Check {
+        check: check.into(),
+        message: message.to_string(),
+    }
+}
+
+fn mapping(
+    cli: &Cli,
+    node: &str,
+    witnesses: &[String],
+    ipfs: Option<&str>,
+) -> Result<Value, Failure> {
+    let genesis_path = FileStore::genesis_path(&cli.home);
+    let genesis = Genesis::from_json(&read(&genesis_path)?)
+        .map_err(|e| usage(format!("{}: {e}", genesis_path.display())))?;
+    let provider = HttpProvider::new(node).map_err(usage)?;
+    let fetch = |path: &str| {
+        provider.get(path).map_err(|e| match e {
+            Fetch::NotFound(m) => usage(m),
+            Fetch::Failed(error) => usage(error),
+        })
+    };
+    // The header that commits to the mapping is one this client verifies itself; a new
+    // mapping adopted between the two reads is caught by the hash check and read again.
+    let mut mismatch = String::new();
+    let mut found = None;
+    for _ in 0..3 {
+        let (_, verified) = sync(cli, node, witnesses, None)?;
+        let answer: MappingAnswer = serde_json::from_slice(&fetch("/v1/mapping")?)
+            .map_err(|e| usage(format!("{node}/v1/mapping: {e}")))?;
+        let bytes = fetch(&format!("/v1/mappings/{}", answer.sequence))?;
+        let hash = lightclient::hash::sha256(&bytes);
+        if hash == verified.block.header.mapping_hash {
+            found = Some((verified, answer, bytes));
+            break;
+        }
+        mismatch = format!(
+            "the served mapping hashes to {hash}, block {} commits to {}",
+            verified.block.height(),
+            verified.block.header.mapping_hash
+        );
+    }
+    let (verified, answer, bytes) = found.ok_or_else(|| check("mapping_hash", mismatch))?;
+    let height = verified.block.height();
+    let initial = genesis
+        .initial_mapping()
+        .and_then(|m| m.to_json_bytes())
+        .map_err(|e| usage(e.to_string()))?;
+    let policy = &genesis.controllers;
+    let signers = if bytes == initial {
+        None
+    } else {
+        let (_, signers) = policy
+            .parse_and_verify(&bytes, &genesis.chain_id, None)
+            .map_err(|e| check("mapping_signatures", e))?;
+        Some(signers)
+    };
+    let cid = lightclient::cid::cid_v0(&bytes);
+    if cid != answer.cid {
+        return Err(check(
+            "cid",
+            format!("the node names CID {}, the bytes give {cid}", answer.cid),
+        ));
+    }
+    if let Some(ipfs) = ipfs {
+        let served = ipfs_cat(ipfs, &cid).map_err(usage)?;
+        if served != bytes {
+            return Err(check(
+                "ipfs_bytes",
+                format!("{ipfs} serves other bytes for {cid}"),
+            ));
+        }
+    }
+    if !cli.json {
+        println!(
+            "mapping hash: OK, the {} bytes of mapping {} hash to the mapping hash of verified block {height}",
+            bytes.len(),
+            answer.sequence
+        );
+        match &signers {
+            Some(signers) => println!(
+                "controller signatures: OK, {} of the genesis policy's {} controllers signed ({} required)",
+                signers.len(),
+                policy.public_keys.len(),
+                policy.threshold
+            ),
+            None => println!("controller signatures: none needed, this is the genesis mapping"),
+        }
+        println!("cid: OK, {cid}");
+        if let Some(ipfs) = ipfs {
+            println!("ipfs: OK, {ipfs} serves the same bytes for {cid}");
+        }
+    }
+    Ok(json!({
+        "verified": true,
+        "height": height,
+        "sequence": answer.sequence,
+        "mapping_hash": verified.block.header.mapping_hash,
+        "signers": signers.map(|s| s.len()),
+        "cid": cid,
+        "ipfs_checked": ipfs.is_some(),
+    }))
+}
+
+/// The bytes an IPFS node's RPC API serves for `cid` (`POST /api/v0/cat`).
+fn ipfs_cat(api: &str, cid: &str) -> Result<Vec<u8>, String> {
+    let url = format!("{}/api/v0/cat?arg={cid}", api.trim_end_matches('/'));
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .post(&url)
+        .send()
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    response
+        .bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| format!("{url}: {e}"))
 }

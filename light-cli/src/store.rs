@@ -54,8 +54,13 @@ impl FileStore {
         home.join("trust-root.json")
     }
 
-    /// Writes the trust root of a new home (refusing to overwrite one).
-    pub fn init(home: &Path, root: &TrustedState) -> Result<(), StoreError> {
+    /// Where the genesis file is kept (for the controller policy).
+    pub fn genesis_path(home: &Path) -> PathBuf {
+        home.join("genesis.json")
+    }
+
+    /// Writes the trust root and the genesis file of a new home (refusing to overwrite one).
+    pub fn init(home: &Path, root: &TrustedState, genesis: &[u8]) -> Result<(), StoreError> {
         let path = FileStore::root_path(home);
         if path.exists() {
             return Err(StoreError(format!(
@@ -70,6 +75,9 @@ impl FileStore {
             root: root.clone(),
         })
         .map_err(|e| StoreError(e.to_string()))?;
+        let genesis_path = FileStore::genesis_path(home);
+        write_durably(&genesis_path, genesis)
+            .map_err(|e| StoreError(format!("{}: {e}", genesis_path.display())))?;
         write_durably(&path, &bytes).map_err(|e| StoreError(format!("{}: {e}", path.display())))
     }
 

@@ -813,4 +813,45 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
             .iter()
             .all(|v| v["ipfs"]["pinned_at_ms"].is_u64())
     });
+
+    // A wallet checks the mapping in force from the genesis file alone: bytes against a header
+    // it verified, 2-of-3 controller signatures, the CID, and the bytes IPFS serves for it.
+    let home = fed.dir.path().join("light");
+    let lightclient = |args: &[&str]| {
+        let out = Command::new(workspace_binary("lightclient"))
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let genesis = fed.dir.path().join("genesis.json");
+    let (code, text) = lightclient(&["init", "--genesis", genesis.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    let node = |i: usize| format!("http://127.0.0.1:{}", fed.nodes[i].api);
+    let (code, text) = lightclient(&[
+        "mapping",
+        "--node",
+        &node(0),
+        "--witness",
+        &node(2),
+        "--ipfs",
+        &ipfs.api(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    for check in [
+        format!(
+            "mapping hash: OK, the {} bytes of mapping {sequence}",
+            published.len()
+        ),
+        "controller signatures: OK, 2 of the genesis policy's 3 controllers signed (2 required)"
+            .into(),
+        format!("cid: OK, {cid}"),
+        format!("ipfs: OK, {} serves the same bytes for {cid}", ipfs.api()),
+    ] {
+        assert!(text.contains(&check), "{check}: {text}");
+    }
 }
