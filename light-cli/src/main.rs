@@ -4,6 +4,9 @@
 //!   (`--home`, default `./.lightclient`) trusting the genesis file, or a checkpoint block.
 //! - `lightclient sync --node URL [--witness URL]... [--height H]` verifies up to the node's
 //!   latest block (or H), through validator-set changes, and cross-checks it with witnesses.
+//! - `lightclient mapping --node URL [--ipfs URL]` verifies the mapping in force: its bytes
+//!   against a verified header's mapping hash, n-of-m signatures under the genesis policy, its
+//!   CID, and the bytes an IPFS node serves for that CID.
 //! - `lightclient attestation --node URL --staychain SPEC --bitcoin-headers FILE
 //!   [--bitcoin-checkpoint HEIGHT:HASH] [--height H]` verifies the node's Bitcoin attestation of
 //!   a block it has verified: slot proof, pay-to-contract, staychain, the Bitcoin header chain
