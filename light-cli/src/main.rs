@@ -88,9 +88,17 @@ enum Command {
         staychain: PathBuf,
         /// Bitcoin headers from the checkpoint on (80-byte headers back to back, or one hex
         /// header a line).
+        #[arg(
+            long,
+            required_unless_present = "bitcoin_rpc",
+            conflicts_with = "bitcoin_rpc"
+        )]
+        bitcoin_headers: Option<PathBuf>,
+        /// Or a Bitcoin node's JSON-RPC to follow headers from the checkpoint (user and
+        /// password from `ABT_BITCOIN_RPC_USER` and `ABT_BITCOIN_RPC_PASSWORD`).
         #[arg(long)]
-        bitcoin_headers: PathBuf,
-        /// Where the headers file starts (HEIGHT:HASH; default the network's genesis).
+        bitcoin_rpc: Option<String>,
+        /// Where the headers start (HEIGHT:HASH; default the network's genesis).
         #[arg(long)]
         bitcoin_checkpoint: Option<Checkpoint>,
         /// The evidence covering this block height (default: the latest attestation).
@@ -179,17 +187,25 @@ fn main() -> ExitCode {
             witness,
             staychain,
             bitcoin_headers,
+            bitcoin_rpc,
             bitcoin_checkpoint,
             height,
-        } => attestation(
-            &cli,
-            node,
-            witness,
-            staychain,
-            bitcoin_headers,
-            *bitcoin_checkpoint,
-            *height,
-        ),
+        } => {
+            let source = match (bitcoin_headers, bitcoin_rpc) {
+                (Some(file), _) => HeaderSource::File(file.clone()),
+                (None, Some(url)) => HeaderSource::Rpc(url.clone()),
+                (None, None) => HeaderSource::File(PathBuf::new()),
+            };
+            attestation(
+                &cli,
+                node,
+                witness,
+                staychain,
+                &source,
+                *bitcoin_checkpoint,
+                *height,
+            )
+        }
         Command::Mapping {
             node,
             witness,
@@ -345,12 +361,66 @@ struct AttestationAnswer {
     evidence: AttestationEvidence,
 }
 
+/// Where the Bitcoin headers come from.
+enum HeaderSource {
+    File(PathBuf),
+    Rpc(String),
+}
+
+/// The Bitcoin header chain from `checkpoint`, checked under the full difficulty rules.
+fn follow_bitcoin(
+    source: &HeaderSource,
+    network: mainstay::bitcoin::Network,
+    checkpoint: Checkpoint,
+    now_secs: u32,
+) -> Result<(mainstay::HeaderChain, String), Failure> {
+    let refused = |what: &str, e: &dyn std::fmt::Display| Failure::Check {
+        check: "bitcoin header chain".into(),
+        message: format!("{what}: {e}"),
+    };
+    match source {
+        HeaderSource::File(path) => {
+            let headers = parse_header_file(&read(path)?)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let what = path.display().to_string();
+            let chain = chain_from_file(network, checkpoint, &headers, now_secs)
+                .map_err(|e| refused(&what, &e))?;
+            Ok((chain, format!("{} header(s) from {what}", headers.len())))
+        }
+        HeaderSource::Rpc(url) => {
+            let user = std::env::var("ABT_BITCOIN_RPC_USER").unwrap_or_default();
+            let password = std::env::var("ABT_BITCOIN_RPC_PASSWORD").unwrap_or_default();
+            let rpc = mainstay::bitcoin_rpc::BitcoinRpc::new(url.as_str(), user, password)
+                .map_err(|e| usage(format!("{url}: {e}")))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| usage(e.to_string()))?;
+            runtime.block_on(async {
+                use mainstay::collect::{FollowError, follow_headers, start_header_chain};
+                let failed = |e: FollowError| match e {
+                    FollowError::Bitcoin(e) => usage(format!("{url}: {e}")),
+                    other => refused(url, &other),
+                };
+                let mut chain = start_header_chain(&rpc, network, checkpoint)
+                    .await
+                    .map_err(failed)?;
+                follow_headers(&rpc, &mut chain, now_secs)
+                    .await
+                    .map_err(failed)?;
+                let followed = format!("{} header(s) followed from {url}", chain.headers().len());
+                Ok((chain, followed))
+            })
+        }
+    }
+}
+
 fn attestation(
     cli: &Cli,
     node: &str,
     witnesses: &[String],
     staychain: &Path,
-    bitcoin_headers: &Path,
+    source: &HeaderSource,
     bitcoin_checkpoint: Option<Checkpoint>,
     height: Option<u64>,
 ) -> Result<Value, Failure> {
@@ -380,17 +450,9 @@ fn attestation(
     let (_, verified) = sync(cli, node, witnesses, Some(attested))?;
     let commitment = verified.block.hash().to_string();
 
-    let headers = parse_header_file(&read(bitcoin_headers)?)
-        .map_err(|e| usage(format!("{}: {e}", bitcoin_headers.display())))?;
     let checkpoint = bitcoin_checkpoint.unwrap_or_else(|| Checkpoint::genesis(config.network));
     let now_secs = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-    let mut chain =
-        chain_from_file(config.network, checkpoint, &headers, now_secs).map_err(|e| {
-            Failure::Check {
-                check: "bitcoin header chain".into(),
-                message: format!("{}: {e}", bitcoin_headers.display()),
-            }
-        })?;
+    let (mut chain, followed) = follow_bitcoin(source, config.network, checkpoint, now_secs)?;
     let (report, _) = evidence
         .verify_extending(&config, &mut chain, now_secs, Some(&commitment))
         .map_err(|e| Failure::Check {
@@ -415,10 +477,8 @@ fn attestation(
             report.staychain_length, config.initial_txid
         );
         println!(
-            "bitcoin header chain: OK, {} header(s) from checkpoint {} under the difficulty rules of {}",
-            headers.len(),
-            report.checkpoint,
-            config.network
+            "bitcoin header chain: OK, {followed} from checkpoint {} under the difficulty rules of {}",
+            report.checkpoint, config.network
         );
         println!(
             "bitcoin inclusion: OK, block {} at height {} with {} confirmation(s) (at least {} required)",

@@ -238,11 +238,12 @@ fn bad_command_line_is_refused() {
 /// Finding: after about a dozen unclean node exits hsm-sim panicked ("session ID exceeds the
 /// maximum allowed: 17 (max 16)") while `/connector/status` still said OK. Like a YubiHSM 2 it
 /// now holds at most 16 sessions, refuses a 17th with the device's "sessions full" error, and
-/// closes sessions left idle (here after 2 s; 30 s by default), so clients that vanish without
-/// closing theirs never exhaust it.
+/// closes sessions left idle (here after 10 s, long enough that opening sixteen sessions on a
+/// loaded machine does not outlast it; 30 s by default), so clients that vanish without closing
+/// theirs never exhaust it.
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_left_open_expire_and_a_seventeenth_is_refused_not_fatal() {
-    let sim = Sim::start(&["--session-timeout-secs", "2"]);
+    let sim = Sim::start(&["--session-timeout-secs", "10"]);
     // Each open holds one session, as a node killed with -9 leaves one behind.
     let mut held = vec![
         YubiHsmSigner::generate(sim.config(1, "password"), "k")
@@ -269,7 +270,7 @@ async fn sessions_left_open_expire_and_a_seventeenth_is_refused_not_fatal() {
     assert_eq!(status, 200, "{body}");
 
     // The held sessions go idle and the device closes them; new clients get in.
-    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    std::thread::sleep(std::time::Duration::from_millis(10_500));
     let (_, status) = sim.admin("GET", "/sim/status");
     assert!(status.contains("\"sessions_open\":0"), "{status}");
     let fresh = YubiHsmSigner::open(sim.config(1, "password"), "k")
