@@ -1,6 +1,7 @@
 //! A node's API as a light-block provider: `GET /v1/light_blocks/{height | latest}`. Nothing
 //! it answers is trusted; the light client checks every block.
 
+use std::io::Read;
 use std::time::Duration;
 
 use lightclient::light::{LightBlock, Provider, ProviderError};
@@ -48,13 +49,18 @@ impl HttpProvider {
             .send()
             .map_err(|e| Fetch::Failed(ProviderError::Unreachable(format!("{url}: {e}"))))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        // Read at most one byte past the limit, so a hostile node cannot make us buffer more.
+        let mut body = Vec::new();
+        let limit = u64::try_from(MAX_BODY)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        response
+            .take(limit)
+            .read_to_end(&mut body)
             .map_err(|e| Fetch::Failed(ProviderError::Unreachable(format!("{url}: {e}"))))?;
         if body.len() > MAX_BODY {
             return Err(Fetch::Failed(ProviderError::Malformed(format!(
-                "{url}: an answer of {} bytes",
-                body.len()
+                "{url}: an answer of more than {MAX_BODY} bytes"
             ))));
         }
         let text = || String::from_utf8_lossy(&body).into_owned();
@@ -67,7 +73,7 @@ impl HttpProvider {
                 text()
             ))));
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
 }
 
