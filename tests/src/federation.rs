@@ -79,6 +79,25 @@ pub fn appliance_binary() -> PathBuf {
     workspace_binary("appliance")
 }
 
+/// Runs the `lightclient` command line with `--home home`, `args` and the environment `env`;
+/// its output and its stdout followed by its stderr, as text.
+pub fn lightclient(
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Output, String) {
+    let out = Command::new(workspace_binary("lightclient"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out, text)
+}
+
 /// A binary of the workspace that `cargo test --workspace` built next to this test.
 pub fn workspace_binary(name: &str) -> PathBuf {
     // ABT_TEST_BIN_DIR points at other builds of the binaries (the long chaos run uses release).

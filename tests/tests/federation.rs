@@ -349,16 +349,11 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
         .map(mainstay::bitcoin::consensus::encode::serialize_hex)
         .collect();
     let lightclient = |args: &[&str]| {
-        let out = Command::new(workspace_binary("lightclient"))
-            .arg("--home")
-            .arg(&home)
-            .args(args)
-            .env("ABT_BITCOIN_RPC_USER", "e2e")
-            .env("ABT_BITCOIN_RPC_PASSWORD", "regtest-only")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
+        let rpc = [
+            ("ABT_BITCOIN_RPC_USER", "e2e"),
+            ("ABT_BITCOIN_RPC_PASSWORD", "regtest-only"),
+        ];
+        let (out, text) = lightclient(&home, args, &rpc);
         (out.status.code(), text)
     };
     let genesis = fed.dir.path().join("genesis.json");
@@ -823,14 +818,7 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
     // it verified, 2-of-3 controller signatures, the CID, and the bytes IPFS serves for it.
     let home = fed.dir.path().join("light");
     let lightclient = |args: &[&str]| {
-        let out = Command::new(workspace_binary("lightclient"))
-            .arg("--home")
-            .arg(&home)
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
+        let (out, text) = lightclient(&home, args, &[]);
         (out.status.code(), text)
     };
     let genesis = fed.dir.path().join("genesis.json");

@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -70,18 +70,7 @@ fn lying_node(upstream: u16, tamper: fn(&mut Value)) -> u16 {
 }
 
 fn run(home: &Path, args: &[&str]) -> (Output, String) {
-    let out = Command::new(workspace_binary("lightclient"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, text)
+    lightclient(home, args, &[])
 }
 
 fn url(port: u16) -> String {
