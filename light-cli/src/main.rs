@@ -192,19 +192,24 @@ fn main() -> ExitCode {
             height,
         } => {
             let source = match (bitcoin_headers, bitcoin_rpc) {
-                (Some(file), _) => HeaderSource::File(file.clone()),
-                (None, Some(url)) => HeaderSource::Rpc(url.clone()),
-                (None, None) => HeaderSource::File(PathBuf::new()),
+                (Some(file), _) => Some(HeaderSource::File(file.clone())),
+                (None, Some(url)) => Some(HeaderSource::Rpc(url.clone())),
+                (None, None) => None,
             };
-            attestation(
-                &cli,
-                node,
-                witness,
-                staychain,
-                &source,
-                *bitcoin_checkpoint,
-                *height,
-            )
+            match source {
+                Some(source) => attestation(
+                    &cli,
+                    node,
+                    witness,
+                    staychain,
+                    &source,
+                    *bitcoin_checkpoint,
+                    *height,
+                ),
+                None => Err(usage(
+                    "--bitcoin-headers FILE or --bitcoin-rpc URL is needed",
+                )),
+            }
         }
         Command::Mapping {
             node,

@@ -245,7 +245,6 @@ pub struct Extension {
 pub struct HeaderChain {
     params: Params,
     checkpoint: Checkpoint,
-    base_height: u32,
     // Never empty: the checkpoint's header stays first.
     headers: Vec<Header>,
     hashes: Vec<BlockHash>,
@@ -256,7 +255,7 @@ impl fmt::Debug for HeaderChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeaderChain")
             .field("network", &self.params.network)
-            .field("base_height", &self.base_height)
+            .field("checkpoint", &self.checkpoint)
             .field("tip_height", &self.tip_height())
             .field("tip", &self.tip_hash())
             .finish()
@@ -311,7 +310,6 @@ impl HeaderChain {
         Ok(HeaderChain {
             params,
             checkpoint,
-            base_height: checkpoint.height,
             headers: vec![header],
             hashes: vec![hash],
             heights: HashMap::from([(hash, checkpoint.height)]),
@@ -331,7 +329,7 @@ impl HeaderChain {
     /// The height of the last header.
     pub fn tip_height(&self) -> u32 {
         let above = u32::try_from(self.headers.len().saturating_sub(1)).unwrap_or(u32::MAX);
-        self.base_height.saturating_add(above)
+        self.checkpoint.height.saturating_add(above)
     }
 
     /// The hash of the last header.
@@ -346,7 +344,7 @@ impl HeaderChain {
 
     /// The header at `height` on this chain.
     pub fn header_at(&self, height: u32) -> Option<&Header> {
-        let offset = height.checked_sub(self.base_height)?;
+        let offset = height.checked_sub(self.checkpoint.height)?;
         self.headers.get(usize::try_from(offset).ok()?)
     }
 
@@ -433,7 +431,7 @@ impl HeaderChain {
                     branch_tip: expected_parent,
                 });
             }
-            let keep = usize::try_from(fork_height.saturating_sub(self.base_height))
+            let keep = usize::try_from(fork_height.saturating_sub(self.checkpoint.height))
                 .map_err(|_| HeaderChainError::HeightOverflow)?
                 .saturating_add(1);
             for hash in self.hashes.drain(keep..) {
@@ -480,13 +478,13 @@ impl HeaderChain {
             height
                 .checked_sub(interval)
                 .ok_or(HeaderChainError::CheckpointNotAtPeriodStart {
-                    height: self.base_height,
+                    height: self.checkpoint.height,
                     interval,
                 })?;
         let first =
             view.header(first_height)
                 .ok_or(HeaderChainError::CheckpointNotAtPeriodStart {
-                    height: self.base_height,
+                    height: self.checkpoint.height,
                     interval,
                 })?;
         retarget(&self.params, first, previous).ok_or(HeaderChainError::TargetAboveLimit {
@@ -519,7 +517,7 @@ impl HeaderChain {
         // With fewer than 11 ancestors the median is Core's only at genesis; after a later
         // checkpoint the missing times are unknown, and a partial median could refuse a valid
         // header, so the rule starts once 11 are held.
-        if times.len() < MEDIAN_TIME_SPAN && self.base_height > 0 {
+        if times.len() < MEDIAN_TIME_SPAN && self.checkpoint.height > 0 {
             return Ok(());
         }
         times.sort_unstable();

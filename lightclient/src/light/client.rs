@@ -200,28 +200,20 @@ impl<S: LightStore, P: Provider> LightClient<S, P> {
         self.halted.as_deref()
     }
 
-    /// The highest trusted state below `below`: a stored verified block, else the root.
-    fn trusted_below(&self, below: u64) -> TrustedState {
-        match self.store.highest_verified_below(below) {
-            Some((block, _)) if block.height() > self.root.height => TrustedState::after(&block),
-            _ => self.root.clone(),
-        }
-    }
-
-    /// The hash of the set that certified the highest trusted block below `below` (for the
-    /// root, the set it names for the next height).
-    fn certifying_set_below(&self, below: u64) -> Hash32 {
+    /// The highest trusted state below `below` (a stored verified block, else the root), and
+    /// the hash of the set that certified it (for the root, the set it names next).
+    fn trusted_below(&self, below: u64) -> (TrustedState, Hash32) {
         match self.store.highest_verified_below(below) {
             Some((block, _)) if block.height() > self.root.height => {
-                block.header.validator_set_hash
+                (TrustedState::after(&block), block.header.validator_set_hash)
             }
-            _ => self.root.next_validators.hash(),
+            _ => (self.root.clone(), self.root.next_validators.hash()),
         }
     }
 
     /// The highest state the client trusts.
     pub fn latest_trusted(&self) -> TrustedState {
-        self.trusted_below(u64::MAX)
+        self.trusted_below(u64::MAX).0
     }
 
     /// Verifies up to the primary's latest block.
@@ -250,7 +242,7 @@ impl<S: LightStore, P: Provider> LightClient<S, P> {
                 faulty_witnesses: Vec::new(),
             });
         }
-        let start = self.trusted_below(height);
+        let (start, _) = self.trusted_below(height);
         if height <= start.height {
             return Err(LightClientError::BelowTrusted {
                 target: height,
@@ -285,11 +277,11 @@ impl<S: LightStore, P: Provider> LightClient<S, P> {
     ) -> Result<LightBlock, LightClientError> {
         let mut pivot = height;
         loop {
-            let trusted = self.trusted_below(height);
+            let (trusted, certifying_set) = self.trusted_below(height);
             let block = fetch(&mut self.primary, Some(pivot))?;
             match verify(&block, &trusted, &self.options, now_ms) {
                 Verdict::Success => {
-                    let from = self.certifying_set_below(height);
+                    let from = certifying_set;
                     let to = block.header.validator_set_hash;
                     if from != to {
                         set_changes.push(SetChange {
