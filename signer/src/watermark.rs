@@ -4,6 +4,14 @@
 //! The record of the last signed (height, round, step) and digest is written (temporary file,
 //! fsync, rename, fsync of the directory) *before* the HSM is asked to sign, so a crash between the
 //! two can only make the signer more conservative, never let it sign twice.
+//!
+//! The record also keeps every position signed at the last height, with its digest. Malachite
+//! replays its write-ahead log after a restart and re-derives the votes of earlier rounds; a
+//! vote it signed while replaying is not in that log, so the next replay asks for it again. A
+//! signer that knew only its last position refused that identical vote as a regression, the
+//! engine halted for good ("WAL replay entry cannot be applied"), and the validator never came
+//! back. The same digest at a recorded position is signed again; anything else earlier is still
+//! refused.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -42,8 +50,8 @@ pub struct Position {
     pub step: Step,
 }
 
-/// The record format version written by this code.
-pub const WATERMARK_FORMAT: u16 = 1;
+/// The record format version written by this code. Version 1 (no `earlier`) is still read.
+pub const WATERMARK_FORMAT: u16 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +60,29 @@ struct Record {
     public_key: PublicKey,
     position: Position,
     digest: Hash32,
+    /// The positions signed before `position` at the same height, in order.
+    #[serde(default)]
+    earlier: Vec<Signed>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signed {
+    position: Position,
+    digest: Hash32,
+}
+
+impl Record {
+    /// The digest signed at `position`, if this record knows it.
+    fn signed_at(&self, position: Position) -> Option<Hash32> {
+        if position == self.position {
+            return Some(self.digest);
+        }
+        self.earlier
+            .iter()
+            .find(|s| s.position == position)
+            .map(|s| s.digest)
+    }
 }
 
 /// Why the watermark refused or failed.
@@ -123,7 +154,7 @@ impl Watermark {
                         path: path.clone(),
                         reason: e.to_string(),
                     })?;
-                if record.format_version != WATERMARK_FORMAT {
+                if !(1..=WATERMARK_FORMAT).contains(&record.format_version) {
                     return Err(WatermarkError::Corrupt {
                         path,
                         reason: format!("unknown format version {}", record.format_version),
@@ -154,24 +185,31 @@ impl Watermark {
     }
 
     /// Checks that `digest` may be signed at `position` and persists the new mark. Re-signing the
-    /// same digest at the last position is allowed (a retry after a crash or HSM error).
+    /// same digest at a position already signed at the last height is allowed (a retry after a
+    /// crash or HSM error, or the engine replaying its log); a different digest there, or any
+    /// position before the last that was never signed, is refused.
     pub fn advance(&mut self, position: Position, digest: Hash32) -> Result<(), WatermarkError> {
+        let mut earlier = Vec::new();
         if let Some(last) = &self.last {
+            if let Some(signed) = last.signed_at(position) {
+                return if digest == signed {
+                    Ok(())
+                } else {
+                    Err(WatermarkError::Equivocation { position, signed })
+                };
+            }
             if position < last.position {
                 return Err(WatermarkError::Regression {
                     requested: position,
                     last: last.position,
                 });
             }
-            if position == last.position {
-                return if digest == last.digest {
-                    Ok(())
-                } else {
-                    Err(WatermarkError::Equivocation {
-                        position,
-                        signed: last.digest,
-                    })
-                };
+            if position.height == last.position.height {
+                earlier.clone_from(&last.earlier);
+                earlier.push(Signed {
+                    position: last.position,
+                    digest: last.digest,
+                });
             }
         }
         let record = Record {
@@ -179,6 +217,7 @@ impl Watermark {
             public_key: self.public_key,
             position,
             digest,
+            earlier,
         };
         write_durably(&self.path, &record).map_err(|source| WatermarkError::Io {
             path: self.path.clone(),

@@ -147,7 +147,13 @@ impl NodeProcess {
         let child = Command::new(appliance_binary())
             .args(["run", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "info,arc_malachitebft=warn,libp2p=warn")
+            // ABT_TEST_LOG overrides the nodes' log filter for a post-mortem (with
+            // ABT_KEEP_TEST_DIRS=1), e.g. `info,arc_malachitebft_core_consensus=debug`.
+            .env(
+                "RUST_LOG",
+                std::env::var("ABT_TEST_LOG")
+                    .unwrap_or_else(|_| "info,arc_malachitebft=warn,libp2p=warn".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -85,6 +85,91 @@ async fn watermark_refuses_a_double_sign_and_still_does_after_a_restart() {
         .unwrap();
 }
 
+/// Malachite re-derives earlier rounds' votes when it replays its log after a restart, and the
+/// ones it signed while replaying are not in that log: the identical vote must be signed again
+/// (a refusal halted the engine for good), while anything else earlier is still refused.
+#[test]
+fn an_identical_vote_at_an_earlier_position_of_the_height_is_signed_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wm");
+    let key = lightclient::PublicKey::from_compressed(
+        hex::decode("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    let round0 = sha256(b"prevote for block A in round 0");
+    let round1 = sha256(b"prevote for block B in round 1");
+    let mut mark = Watermark::open(&path, key).unwrap();
+    mark.advance(at(47, 0, Step::Propose), sha256(b"proposal"))
+        .unwrap();
+    mark.advance(at(47, 0, Step::Prevote), round0).unwrap();
+    mark.advance(at(47, 1, Step::Prevote), round1).unwrap();
+    drop(mark);
+
+    let mut mark = Watermark::open(&path, key).unwrap();
+    assert_eq!(mark.last(), Some(at(47, 1, Step::Prevote)));
+    mark.advance(at(47, 0, Step::Prevote), round0).unwrap();
+    mark.advance(at(47, 0, Step::Propose), sha256(b"proposal"))
+        .unwrap();
+    assert_eq!(
+        mark.last(),
+        Some(at(47, 1, Step::Prevote)),
+        "re-signing moves nothing"
+    );
+    let other = sha256(b"prevote for block C in round 0");
+    assert!(
+        matches!(
+            mark.advance(at(47, 0, Step::Prevote), other),
+            Err(WatermarkError::Equivocation { position, signed })
+                if position == at(47, 0, Step::Prevote) && signed == round0
+        ),
+        "a different vote at a recorded position is an equivocation"
+    );
+    assert!(
+        matches!(
+            mark.advance(at(47, 0, Step::Precommit), other),
+            Err(WatermarkError::Regression { requested, last })
+                if requested == at(47, 0, Step::Precommit) && last == at(47, 1, Step::Prevote)
+        ),
+        "a position never signed before the last is refused"
+    );
+
+    // A new height forgets the old one's positions.
+    mark.advance(at(48, 0, Step::Prevote), round0).unwrap();
+    assert!(matches!(
+        mark.advance(at(47, 1, Step::Prevote), round1),
+        Err(WatermarkError::Regression { .. })
+    ));
+}
+
+#[test]
+fn a_version_1_record_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wm");
+    let key = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    let digest = sha256(b"x");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"format_version":1,"public_key":"{key}","position":{{"height":3,"round":0,"step":"prevote"}},"digest":"{}"}}"#,
+            hex::encode(digest.as_bytes())
+        ),
+    )
+    .unwrap();
+    let public_key =
+        lightclient::PublicKey::from_compressed(hex::decode(key).unwrap().try_into().unwrap())
+            .unwrap();
+    let mut mark = Watermark::open(&path, public_key).unwrap();
+    assert_eq!(mark.last(), Some(at(3, 0, Step::Prevote)));
+    assert!(matches!(
+        mark.advance(at(3, 0, Step::Prevote), sha256(b"y")),
+        Err(WatermarkError::Equivocation { .. })
+    ));
+    mark.advance(at(3, 0, Step::Precommit), digest).unwrap();
+}
+
 #[test]
 fn positions_order_by_height_round_then_step() {
     assert!(at(1, 0, Step::Precommit) < at(2, 0, Step::Propose));
