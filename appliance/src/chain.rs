@@ -12,7 +12,7 @@ use lightclient::keys::ValidatorAddress;
 use lightclient::merkle;
 use lightclient::tx::SignedTransaction;
 
-use crate::ledger::state_tree::{StateKey, StateTreeError, update_tree};
+use crate::ledger::state_tree::{MemoryTree, StateKey, StateTreeError, update_tree};
 use crate::ledger::{BlockContext, InvariantViolation, LedgerState, Outcome, SignatureCheck};
 use crate::store::{BlockWrites, Store, StoreError, StoredBlock};
 
@@ -97,6 +97,19 @@ pub enum ChainError {
         height: u64,
         /// What.
         reason: String,
+    },
+    /// The state loaded from the store (snapshot plus replayed blocks) is not the state the
+    /// stored root commits to: a corrupt snapshot, or a ledger that changed its rules.
+    #[error(
+        "the state loaded at height {height} has root {recomputed}, but the store's root is {stored}; refusing to start"
+    )]
+    StateRootMismatch {
+        /// The tip height.
+        height: u64,
+        /// The root stored (and in the tip header).
+        stored: Hash32,
+        /// The root of the loaded state, computed from scratch.
+        recomputed: Hash32,
     },
     /// An earlier commit failed; the in-memory state may be ahead of the store. Reopen.
     #[error("an earlier commit failed; reopen the chain from its store")]
@@ -214,6 +227,16 @@ impl Chain {
                     "header state root {} but tree root {root}",
                     header.state_root
                 ),
+            });
+        }
+        // Every entry of the loaded state, hashed afresh: a snapshot or replay that disagrees
+        // with the committed root must not reach consensus (it would propose other roots).
+        let recomputed = MemoryTree::default().commit(tip_height, &state.all_state_entries())?;
+        if recomputed != root {
+            return Err(ChainError::StateRootMismatch {
+                height: tip_height,
+                stored: root,
+                recomputed,
             });
         }
         Ok(Chain {

@@ -17,8 +17,10 @@ use lightclient::tx::SignedTransaction;
 
 use crate::ledger::{AuditEntry, LedgerState};
 
-/// Format byte of every record this code writes.
-pub const STORE_FORMAT: u8 = 1;
+/// Format byte of every record this code writes. Format 2: the state root covers the whole
+/// consensus state (rules, requests, the replay window, the controller policy and validator
+/// set), so a format-1 store's roots cannot be re-derived and it is refused.
+pub const STORE_FORMAT: u8 = 2;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ pub mod remap;
 mod rules;
 mod state;
 pub mod state_tree;
+mod table;
 mod vault;
 
 pub use error::{LedgerError, code_name};

@@ -18,7 +18,6 @@ use super::state::{
     Account, Asset, AuditEntry, Balance, LedgerState, Position, Request, RequestKind,
     RequestStatus, SettlementEvent,
 };
-use super::state_tree::StateKey;
 
 /// Which part of a balance tokens leave from.
 #[derive(Debug, Clone, Copy)]
@@ -55,15 +54,6 @@ impl Plan {
     }
 
     fn commit(self, state: &mut LedgerState) {
-        for (account, asset) in self.balances.keys() {
-            state.touch(StateKey::Balance(*account, *asset));
-        }
-        for (holder, asset) in self.positions.keys() {
-            state.touch(StateKey::Position(*holder, *asset));
-        }
-        for asset in self.supply.keys() {
-            state.touch(StateKey::Asset(*asset));
-        }
         state.balances.extend(self.balances);
         state.positions.extend(self.positions);
         state.limit_usage.extend(self.usage);
@@ -261,7 +251,6 @@ impl LedgerState {
             .verify_digest(digest.as_bytes(), holder_signature)
             .map_err(|_| LedgerError::BadRegistrationSignature)?;
         self.keys.insert(*public_key, id);
-        self.touch(StateKey::Account(id));
         self.accounts.insert(
             id,
             Account {
@@ -292,7 +281,6 @@ impl LedgerState {
         if target.kyc == KycState::Banned {
             return Err(LedgerError::Banned(*account));
         }
-        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc = state;
         }
@@ -305,7 +293,6 @@ impl LedgerState {
         if target.kyc == KycState::Banned {
             return Err(LedgerError::Banned(*account));
         }
-        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc_before_ban = Some(target.kyc);
             target.kyc = KycState::Banned;
@@ -319,7 +306,6 @@ impl LedgerState {
         if target.kyc != KycState::Banned {
             return Err(LedgerError::NotBanned(*account));
         }
-        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.kyc = target.kyc_before_ban.take().unwrap_or(KycState::Unverified);
         }
@@ -339,7 +325,6 @@ impl LedgerState {
         }
         self.keys.remove(&old_key);
         self.keys.insert(*new_key, *account);
-        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             target.public_key = *new_key;
         }
@@ -372,7 +357,6 @@ impl LedgerState {
                 return Err(LedgerError::LastSuperAdmin(*account));
             }
         }
-        self.touch(StateKey::Account(*account));
         if let Some(target) = self.accounts.get_mut(account) {
             if grant {
                 target.roles.insert(role);
@@ -412,7 +396,6 @@ impl LedgerState {
         if self.assets.contains_key(&id) {
             return Err(LedgerError::AssetExists(code.to_string()));
         }
-        self.touch(StateKey::Asset(id));
         self.assets.insert(
             id,
             Asset {
@@ -451,7 +434,6 @@ impl LedgerState {
         let mut position = self.position(asset_holder, asset);
         position.settled = add(position.settled, amount)?;
         position.assets().ok_or(LedgerError::Overflow)?;
-        self.touch(StateKey::Position(*asset_holder, *asset));
         self.positions.insert((*asset_holder, *asset), position);
         Ok(())
     }
@@ -477,7 +459,6 @@ impl LedgerState {
                     amount,
                 })?;
         position.check_covered(*asset_holder)?;
-        self.touch(StateKey::Position(*asset_holder, *asset));
         self.positions.insert((*asset_holder, *asset), position);
         Ok(())
     }
@@ -516,9 +497,6 @@ impl LedgerState {
         balance.available = add(balance.available, amount)?;
         balance.total().ok_or(LedgerError::Overflow)?;
 
-        self.touch(StateKey::Position(signer.id, *asset_id));
-        self.touch(StateKey::Balance(*to, *asset_id));
-        self.touch(StateKey::Asset(*asset_id));
         self.positions.insert((signer.id, *asset_id), position);
         self.balances.insert((*to, *asset_id), balance);
         if let Some(asset) = self.assets.get_mut(asset_id) {
@@ -582,7 +560,7 @@ impl LedgerState {
         amount: u128,
         expected: u128,
     ) -> Result<Option<(u128, AccountId)>, LedgerError> {
-        let fee = fee_for(&self.fees, subject, amount)?.filter(|(fee, _)| *fee > 0);
+        let fee = fee_for(self.fees.as_map(), subject, amount)?.filter(|(fee, _)| *fee > 0);
         let actual = fee.map_or(0, |(fee, _)| fee);
         if actual == expected {
             Ok(fee)
@@ -601,7 +579,8 @@ impl LedgerState {
         ctx: BlockContext,
     ) -> Result<Vec<(u32, u64, u128)>, LedgerError> {
         let mut charges = Vec::new();
-        for (rule_id, rule, period) in applicable_limits(&self.limits, subject, ctx.time_ms) {
+        for (rule_id, rule, period) in applicable_limits(self.limits.as_map(), subject, ctx.time_ms)
+        {
             let key = (rule_id, subject.account.id, period);
             let used = plan
                 .usage
@@ -689,7 +668,7 @@ impl LedgerState {
         self.require(signer, &[Role::FeesAdmin, Role::SuperAdmin])?;
         match rule {
             Some(rule) => {
-                check_fee_rule(&self.fees, id, rule)?;
+                check_fee_rule(self.fees.as_map(), id, rule)?;
                 self.account_or(&rule.collector)?;
                 self.fees.insert(id, rule.clone());
             }
@@ -762,8 +741,8 @@ impl LedgerState {
             balance.locked = add(balance.locked, total)?;
         }
         plan.commit(self);
-        let id = self.next_request_id;
-        self.next_request_id = id.saturating_add(1);
+        let id = *self.next_request_id;
+        self.next_request_id.set(id.saturating_add(1));
         self.requests.insert(
             id,
             Request {
@@ -915,7 +894,6 @@ impl LedgerState {
             settled.push((*holder, position.unsettled, new_settled));
         }
         for (holder, amount, new_settled) in settled {
-            self.touch(StateKey::Position(holder, *asset_id));
             if let Some(position) = self.positions.get_mut(&(holder, *asset_id)) {
                 position.settled = new_settled;
                 position.unsettled = 0;

@@ -10,7 +10,10 @@ use lightclient::keys::{AccountId, AssetId, PublicKey};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{BackingKind, FeeRule, KycState, LimitRule, Role};
 
+use lightclient::validator::ValidatorSet;
+
 use super::error::LedgerError;
+use super::table::{Table, Tracked};
 
 /// A ledger account.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -259,31 +262,34 @@ pub struct AuditEntry {
 }
 
 /// The whole ledger state.
+///
+/// Every field that decides a future block is a [`Table`] or a [`Tracked`] value, so its changes
+/// reach the state tree without a hand-placed call; [`LedgerState::take_state_changes`] names
+/// every field (no `..`), so a new one does not compile until it is put under the root or said
+/// not to belong there.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerState {
     pub(crate) chain_id: ChainId,
     pub(crate) genesis_hash: Hash32,
-    pub(crate) controllers: ControllerPolicy,
-    pub(crate) accounts: BTreeMap<AccountId, Account>,
+    pub(crate) controllers: Tracked<ControllerPolicy>,
+    pub(crate) validators: Tracked<ValidatorSet>,
+    pub(crate) accounts: Table<AccountId, Account>,
     pub(crate) keys: BTreeMap<PublicKey, AccountId>,
-    pub(crate) assets: BTreeMap<AssetId, Asset>,
-    pub(crate) balances: BTreeMap<(AccountId, AssetId), Balance>,
-    pub(crate) positions: BTreeMap<(AccountId, AssetId), Position>,
+    pub(crate) assets: Table<AssetId, Asset>,
+    pub(crate) balances: Table<(AccountId, AssetId), Balance>,
+    pub(crate) positions: Table<(AccountId, AssetId), Position>,
     pub(crate) settlement_events: Vec<SettlementEvent>,
-    pub(crate) fees: BTreeMap<u32, FeeRule>,
-    pub(crate) limits: BTreeMap<u32, LimitRule>,
-    pub(crate) limit_usage: BTreeMap<(u32, AccountId, u64), u128>,
-    pub(crate) requests: BTreeMap<u64, Request>,
-    pub(crate) next_request_id: u64,
+    pub(crate) fees: Table<u32, FeeRule>,
+    pub(crate) limits: Table<u32, LimitRule>,
+    pub(crate) limit_usage: Table<(u32, AccountId, u64), u128>,
+    pub(crate) requests: Table<u64, Request>,
+    pub(crate) next_request_id: Tracked<u64>,
     pub(crate) audit: Vec<AuditEntry>,
-    pub(crate) seen_txids: BTreeMap<Hash32, u64>,
+    pub(crate) seen_txids: Table<Hash32, u64>,
     pub(crate) txid_expiry: BTreeMap<(u64, Hash32), ()>,
-    pub(crate) items: BTreeMap<String, Item>,
-    pub(crate) mapping: MappingRecord,
-    pub(crate) allocated_issuers: BTreeMap<AssetId, (AccountId, bool)>,
-    /// Authenticated-state keys changed since the last `take_state_changes`.
-    #[serde(skip)]
-    pub(crate) dirty: BTreeSet<super::state_tree::StateKey>,
+    pub(crate) items: Table<String, Item>,
+    pub(crate) mapping: Tracked<MappingRecord>,
+    pub(crate) allocated_issuers: Table<AssetId, (AccountId, bool)>,
 }
 
 impl LedgerState {
@@ -292,37 +298,38 @@ impl LedgerState {
         let mut state = LedgerState {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
-            controllers: genesis.controllers.clone(),
-            accounts: BTreeMap::new(),
+            controllers: Tracked::new(genesis.controllers.clone()),
+            validators: Tracked::new(genesis.validators.clone()),
+            accounts: Table::default(),
             keys: BTreeMap::new(),
-            assets: BTreeMap::new(),
-            balances: BTreeMap::new(),
-            positions: BTreeMap::new(),
+            assets: Table::default(),
+            balances: Table::default(),
+            positions: Table::default(),
             settlement_events: Vec::new(),
-            fees: BTreeMap::new(),
-            limits: BTreeMap::new(),
-            limit_usage: BTreeMap::new(),
-            requests: BTreeMap::new(),
-            next_request_id: 1,
+            fees: Table::default(),
+            limits: Table::default(),
+            limit_usage: Table::default(),
+            requests: Table::default(),
+            next_request_id: Tracked::new(1),
             audit: Vec::new(),
-            seen_txids: BTreeMap::new(),
+            seen_txids: Table::default(),
             txid_expiry: BTreeMap::new(),
-            items: BTreeMap::new(),
-            mapping: MappingRecord {
+            items: Table::default(),
+            mapping: Tracked::new(MappingRecord {
                 sequence: 0,
                 hash: Hash32::ZERO,
                 bytes: Vec::new(),
                 totals: BTreeMap::new(),
                 items: BTreeSet::new(),
-            },
-            allocated_issuers: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            }),
+            allocated_issuers: Table::default(),
         };
         if let Ok(initial) = genesis.initial_mapping()
             && let Ok(bytes) = initial.to_json_bytes()
         {
-            state.mapping.hash = lightclient::mapping::published_hash(&bytes);
-            state.mapping.bytes = bytes;
+            let mapping = state.mapping.get_mut();
+            mapping.hash = lightclient::mapping::published_hash(&bytes);
+            mapping.bytes = bytes;
         }
         for entry in &genesis.accounts {
             let id = entry.public_key.account_id();
@@ -431,6 +438,11 @@ impl LedgerState {
     /// The mapping in force.
     pub fn mapping(&self) -> &MappingRecord {
         &self.mapping
+    }
+
+    /// The validator set in force.
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
     }
 
     /// A request.

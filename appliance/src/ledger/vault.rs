@@ -14,7 +14,6 @@ use super::state::{
     Account, Asset, AuditEntry, Item, LedgerState, MappingRecord, Request, RequestKind,
     RequestStatus,
 };
-use super::state_tree::StateKey;
 
 /// Longest serial, refiner or location text.
 const MAX_TEXT: usize = 128;
@@ -85,7 +84,6 @@ impl LedgerState {
         if self.items.contains_key(serial) {
             return Err(LedgerError::ItemExists(serial.into()));
         }
-        self.touch(StateKey::Item(serial.into()));
         self.items.insert(
             serial.into(),
             Item {
@@ -109,7 +107,6 @@ impl LedgerState {
         self.require(signer, &[Role::VaultStaff])?;
         text("location", location)?;
         self.live_item(serial)?;
-        self.touch(StateKey::Item(serial.into()));
         if let Some(item) = self.items.get_mut(serial) {
             item.location = location.into();
         }
@@ -126,7 +123,6 @@ impl LedgerState {
         if self.mapping.items.contains(serial) || self.pending_issuance_items().contains(serial) {
             return Err(LedgerError::ItemAllocated(serial.into()));
         }
-        self.touch(StateKey::Item(serial.into()));
         if let Some(item) = self.items.get_mut(serial) {
             item.retired = true;
         }
@@ -181,7 +177,6 @@ impl LedgerState {
         }
         let id = allocated_asset_id(&ctx.entropy, &tx.txid());
         let maximum = if reissuable { u128::MAX } else { mass };
-        self.touch(StateKey::Asset(id));
         self.assets.insert(
             id,
             Asset {
@@ -194,8 +189,8 @@ impl LedgerState {
             },
         );
         self.allocated_issuers.insert(id, (*issuer, reissuable));
-        let request_id = self.next_request_id;
-        self.next_request_id = request_id.saturating_add(1);
+        let request_id = *self.next_request_id;
+        self.next_request_id.set(request_id.saturating_add(1));
         self.requests.insert(
             request_id,
             Request {
@@ -232,7 +227,6 @@ impl LedgerState {
                 "the asset is already mapped".into(),
             ));
         }
-        self.touch(StateKey::Asset(asset));
         self.assets.remove(&asset);
         self.allocated_issuers.remove(&asset);
         if let Some(request) = self.requests.get_mut(&request_id) {
@@ -313,17 +307,16 @@ impl LedgerState {
         let items = per_item.keys().map(|s| (*s).to_string()).collect();
         // Nothing below can fail.
         self.apply_supply_plan(plan, ctx);
-        for request in self.requests.values_mut() {
-            if let RequestKind::Issuance { asset, .. } = &request.kind
-                && request.status == RequestStatus::Pending
-                && mapped_assets.contains(asset)
-            {
+        self.requests.update_where(|_, request| {
+            let completed = matches!(&request.kind, RequestKind::Issuance { asset, .. }
+                if request.status == RequestStatus::Pending && mapped_assets.contains(asset));
+            if completed {
                 request.status = RequestStatus::Approved { height: ctx.height };
             }
-        }
+            completed
+        });
         let redeemers = self.redeemers_at(ctx.height);
         for serial in released {
-            self.touch(StateKey::Item(serial.clone()));
             if let Some(item) = self.items.get_mut(&serial) {
                 item.retired = true;
                 let detail = format!(
@@ -339,14 +332,13 @@ impl LedgerState {
                 });
             }
         }
-        self.touch(StateKey::Mapping);
-        self.mapping = MappingRecord {
+        self.mapping.set(MappingRecord {
             sequence: mapping.sequence,
             hash: published_hash(bytes),
             bytes: bytes.to_vec(),
             totals,
             items,
-        };
+        });
         Ok(())
     }
 
@@ -496,11 +488,9 @@ impl LedgerState {
         for ((account, asset), available) in plan.balances {
             let mut balance = self.balance(&account, &asset);
             balance.available = available;
-            self.touch(StateKey::Balance(account, asset));
             self.balances.insert((account, asset), balance);
         }
         for (id, supply) in plan.supply {
-            self.touch(StateKey::Asset(id));
             if let Some(asset) = self.assets.get_mut(&id) {
                 asset.issued = supply;
             }

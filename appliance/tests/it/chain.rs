@@ -235,6 +235,52 @@ fn reopening_restores_the_same_state_from_snapshot_and_replay() {
     assert_eq!(block.header.height, 8);
 }
 
+/// A snapshot that does not hold the state the stored root commits to (here: the next request
+/// id moved by one) is refused at open, naming both roots, instead of proposing other roots.
+#[test]
+fn opening_refuses_a_loaded_state_whose_root_is_not_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = World::new();
+    w.height = 1;
+    let tip_root = {
+        let mut node = Chain::open(dir.path(), genesis(), 100).unwrap();
+        let input = input(&mut w, fund_ops(), 1_795_000_000_000);
+        let (block, _) = node.execute(input, SignatureCheck::Verify).unwrap();
+        block.header.state_root
+    };
+    {
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let snapshots = db
+            .keyspace("snapshots", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        let key = 0u64.to_be_bytes();
+        let record = snapshots.get(key).unwrap().unwrap();
+        let mut state: ciborium::Value = ciborium::from_reader(&record[1..]).unwrap();
+        let fields = state.as_map_mut().unwrap();
+        let (_, next) = fields
+            .iter_mut()
+            .find(|(name, _)| name.as_text() == Some("next_request_id"))
+            .unwrap();
+        *next = ciborium::Value::Integer(2.into());
+        let mut tampered = vec![record[0]];
+        ciborium::into_writer(&state, &mut tampered).unwrap();
+        snapshots.insert(key, tampered).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    match Chain::open(dir.path(), genesis(), 100).unwrap_err() {
+        appliance::chain::ChainError::StateRootMismatch {
+            height,
+            stored,
+            recomputed,
+        } => {
+            assert_eq!(height, 1);
+            assert_eq!(stored, tip_root);
+            assert_ne!(recomputed, tip_root);
+        }
+        other => panic!("expected a state root mismatch, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_store_refuses_another_chains_genesis() {
     let dir = tempfile::tempdir().unwrap();
