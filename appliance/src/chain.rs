@@ -12,7 +12,9 @@ use lightclient::keys::ValidatorAddress;
 use lightclient::merkle;
 use lightclient::tx::SignedTransaction;
 
-use crate::ledger::state_tree::{MemoryTree, StateKey, StateTreeError, update_tree};
+use crate::ledger::state_tree::{
+    MemoryTree, StateKey, StateTreeError, TreeKey, to_state_proof, update_tree,
+};
 use crate::ledger::{BlockContext, InvariantViolation, LedgerState, Outcome, SignatureCheck};
 use crate::store::{BlockWrites, Store, StoreError, StoredBlock};
 
@@ -454,11 +456,12 @@ impl Chain {
         Ok((block, outcomes))
     }
 
-    /// The value under `key` at the tip, with its proof against the tip's state root.
+    /// The value under `key` at the tip, with its proof (ADR 0015) against the tip's state
+    /// root.
     pub fn prove(
         &self,
         key: &StateKey,
-    ) -> Result<(Option<Vec<u8>>, jmt::proof::SparseMerkleProof<sha2::Sha256>), ChainError> {
+    ) -> Result<(Option<Vec<u8>>, lightclient::state::StateProof), ChainError> {
         let (version, _) = self
             .store
             .root_at(self.height())?
@@ -466,8 +469,9 @@ impl Chain {
                 height: self.height(),
                 reason: "no state root".into(),
             })?;
-        jmt::JellyfishMerkleTree::<Store, sha2::Sha256>::new(&self.store)
+        let (value, proof) = jmt::JellyfishMerkleTree::<Store, sha2::Sha256>::new(&self.store)
             .get_with_proof(key.key_hash(), version)
-            .map_err(|e| StateTreeError::from_message(e.to_string()).into())
+            .map_err(|e| StateTreeError::from_message(e.to_string()))?;
+        Ok((value, to_state_proof(&proof)?))
     }
 }

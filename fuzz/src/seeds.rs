@@ -40,6 +40,7 @@ fn vector(name: &str) -> Value {
         "genesis" => include_str!("../../lightclient/tests/vectors/genesis.json"),
         "mapping" => include_str!("../../lightclient/tests/vectors/mapping.json"),
         "merkle" => include_str!("../../lightclient/tests/vectors/merkle.json"),
+        "state-proofs" => include_str!("../../lightclient/tests/vectors/state-proofs.json"),
         other => panic!("no vector {other}"),
     };
     serde_json::from_str(text).expect("vectors are JSON")
@@ -514,6 +515,30 @@ pub fn all() -> Vec<Seed> {
             "lc_merkle_proof",
             format!("vector-{i}"),
             [proof.to_bytes(), leaf].concat(),
+        );
+    }
+    let state = vector("state-proofs");
+    let root = hex_field(&state["state_root"]);
+    for (i, case) in state["proofs"]
+        .as_array()
+        .expect("proofs")
+        .iter()
+        .enumerate()
+    {
+        let value = case["value"]
+            .as_str()
+            .map(|v| hex::decode(v).expect("hex"))
+            .unwrap_or_default();
+        add(
+            "lc_state_proof",
+            format!("vector-{i}"),
+            [
+                root.clone(),
+                hex_field(&case["key_hash"]),
+                hex_field(&case["proof"]),
+                value,
+            ]
+            .concat(),
         );
     }
     add("lc_cid", "hello-world".into(), b"hello world\n".to_vec());

@@ -322,6 +322,52 @@ pub fn lc_merkle_proof(data: &[u8]) {
     }
 }
 
+/// A state proof as a wallet receives it: a root (32 bytes), a key hash (32), the proof, then the
+/// claimed value (none if nothing follows). What verifies for a value must not verify for
+/// another value or for absence; the value decoders never panic.
+pub fn lc_state_proof(data: &[u8]) {
+    use lightclient::hash::Hash32;
+    use lightclient::state::{
+        AccountEntry, AssetEntry, BalanceEntry, MappingEntry, PositionEntry, StateProof,
+    };
+    let Some((root, rest)) = data.split_first_chunk::<32>() else {
+        return;
+    };
+    let Some((key_hash, rest)) = rest.split_first_chunk::<32>() else {
+        return;
+    };
+    let (root, key_hash) = (Hash32(*root), Hash32(*key_hash));
+    let mut reader = Reader::new(rest);
+    let Ok(proof) = StateProof::decode(&mut reader) else {
+        return;
+    };
+    let consumed = rest.len().saturating_sub(reader.remaining());
+    let (encoded, value) = rest.split_at(consumed);
+    assert_eq!(proof.to_bytes(), encoded);
+    let value = (!value.is_empty()).then_some(value);
+    if proof.verify_key_hash(&root, &key_hash, value).is_ok() {
+        match value {
+            Some(v) => {
+                assert!(proof.verify_key_hash(&root, &key_hash, None).is_err());
+                let other = [v, &[0]].concat();
+                assert!(
+                    proof
+                        .verify_key_hash(&root, &key_hash, Some(&other))
+                        .is_err()
+                );
+            }
+            None => assert!(proof.verify_key_hash(&root, &key_hash, Some(&[1])).is_err()),
+        }
+    }
+    if let Some(v) = value {
+        let _ = AccountEntry::from_value(v);
+        let _ = BalanceEntry::from_value(v);
+        let _ = AssetEntry::from_value(v);
+        let _ = PositionEntry::from_value(v).map(|p| p.is_covered());
+        let _ = MappingEntry::from_value(v);
+    }
+}
+
 /// A CID as text (a lookup key), and the CID computed for the input's bytes.
 pub fn lc_cid(data: &[u8]) {
     use lightclient::cid::{cid_v0, cid_v0_text, parse_v0};

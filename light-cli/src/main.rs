@@ -12,6 +12,10 @@
 //!   a block it has verified: slot proof, pay-to-contract, staychain, the Bitcoin header chain
 //!   under the full difficulty rules, inclusion and confirmations.
 //!
+//! - `lightclient balance ACCOUNT [ASSET] --node URL` verifies a balance (every balance the node
+//!   lists, without ASSET) by its state proof against the state root of a header this client
+//!   verified at the proof's height.
+//!
 //! Human output by default, `--json` for programs. Exit status: 0 verified, 1 a named check
 //! failed, 2 usage, network or store error. It prints only checks it made.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program reports to the terminal
@@ -104,6 +108,22 @@ enum Command {
         /// The evidence covering this block height (default: the latest attestation).
         #[arg(long)]
         height: Option<u64>,
+    },
+    /// Verify an account's balance of an asset (or every balance the node lists) by its state
+    /// proof against a header this client verifies.
+    Balance {
+        /// The account id (40 hex digits).
+        account: String,
+        /// The asset: its id (64 hex digits) or the code of a genesis asset. Without it, every
+        /// asset the node lists for the account (a node can leave one out; each one it lists is
+        /// proven).
+        asset: Option<String>,
+        /// The node serving the proof (and the blocks).
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same block.
+        #[arg(long)]
+        witness: Vec<String>,
     },
     /// Verify the mapping in force: its bytes against a verified header, its n-of-m controller
     /// signatures under the genesis policy, its CID (and the bytes an IPFS node serves for it).
@@ -216,6 +236,12 @@ fn main() -> ExitCode {
             witness,
             ipfs,
         } => mapping(&cli, node, witness, ipfs.as_deref()),
+        Command::Balance {
+            account,
+            asset,
+            node,
+            witness,
+        } => balance(&cli, account, asset.as_deref(), node, witness),
     };
     match outcome {
         Ok(report) => {
@@ -633,4 +659,130 @@ fn ipfs_cat(api: &str, cid: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .map(|b| b.to_vec())
         .map_err(|e| format!("{url}: {e}"))
+}
+
+/// What `GET /v1/proofs/...` answers (ADR 0015); `state_root` is the node's word and unused.
+#[derive(serde::Deserialize)]
+struct ProofAnswer {
+    height: u64,
+    key: String,
+    value: Option<String>,
+    proof: String,
+}
+
+/// Fetches the proof of `key` and verifies it against the state root of the header at the
+/// proof's height, which this client verifies first. Returns the value (`None`: proven absent)
+/// and the verified height.
+fn proven_entry(
+    cli: &Cli,
+    node: &str,
+    witnesses: &[String],
+    path: &str,
+    key: &lightclient::state::StateKey,
+) -> Result<(Option<Vec<u8>>, u64), Failure> {
+    use lightclient::encoding::Decode;
+    let provider = HttpProvider::new(node).map_err(usage)?;
+    let body = provider.get(path).map_err(|e| match e {
+        Fetch::NotFound(m) => usage(m),
+        Fetch::Failed(error) => usage(error),
+    })?;
+    let answer: ProofAnswer =
+        serde_json::from_slice(&body).map_err(|e| usage(format!("{node}{path}: {e}")))?;
+    let expected_key = hex::encode(key.to_bytes());
+    if answer.key != expected_key {
+        return Err(check(
+            "proof key",
+            format!("the node proved key {}, not {expected_key}", answer.key),
+        ));
+    }
+    let malformed = |what: &str, e: &dyn std::fmt::Display| {
+        check("proof encoding", format!("{node}{path}: {what}: {e}"))
+    };
+    let value = answer
+        .value
+        .map(|v| hex::decode(v).map_err(|e| malformed("value", &e)))
+        .transpose()?;
+    let proof_bytes = hex::decode(&answer.proof).map_err(|e| malformed("proof", &e))?;
+    let proof = lightclient::state::StateProof::from_bytes(&proof_bytes)
+        .map_err(|e| malformed("proof", &e))?;
+    let (_, verified) = sync(cli, node, witnesses, Some(answer.height))?;
+    proof
+        .verify(&verified.block.header.state_root, key, value.as_deref())
+        .map_err(|e| check(e.check(), e))?;
+    Ok((value, answer.height))
+}
+
+/// What `GET /v1/accounts/{id}/balances` answers (the fields this client uses).
+#[derive(serde::Deserialize)]
+struct BalancesAnswer {
+    balances: Vec<ListedBalance>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedBalance {
+    asset: lightclient::keys::AssetId,
+}
+
+fn parse_asset(text: &str) -> lightclient::keys::AssetId {
+    text.parse()
+        .unwrap_or_else(|_| lightclient::genesis::asset_id_for_code(text))
+}
+
+fn balance(
+    cli: &Cli,
+    account: &str,
+    asset: Option<&str>,
+    node: &str,
+    witnesses: &[String],
+) -> Result<Value, Failure> {
+    use lightclient::state::{BalanceEntry, StateKey};
+    let account: lightclient::keys::AccountId = account
+        .parse()
+        .map_err(|e| usage(format!("account {account:?}: {e}")))?;
+    let assets = match asset {
+        Some(asset) => vec![parse_asset(asset)],
+        None => {
+            let path = format!("/v1/accounts/{account}/balances");
+            let body = HttpProvider::new(node)
+                .map_err(usage)?
+                .get(&path)
+                .map_err(|e| match e {
+                    Fetch::NotFound(m) => usage(m),
+                    Fetch::Failed(error) => usage(error),
+                })?;
+            let listed: BalancesAnswer =
+                serde_json::from_slice(&body).map_err(|e| usage(format!("{node}{path}: {e}")))?;
+            listed.balances.into_iter().map(|b| b.asset).collect()
+        }
+    };
+    let mut proven = Vec::new();
+    for asset in assets {
+        let key = StateKey::Balance(account, asset);
+        let path = format!("/v1/proofs/balance/{account}/{asset}");
+        let (value, height) = proven_entry(cli, node, witnesses, &path, &key)?;
+        let entry = match &value {
+            Some(v) => BalanceEntry::from_value(v).map_err(|e| check("proof value", e))?,
+            None => BalanceEntry::default(),
+        };
+        if !cli.json {
+            println!(
+                "balance of {account} in {asset}: {} available, {} locked; {} under the state root of verified block {height}",
+                entry.available,
+                entry.locked,
+                if value.is_some() {
+                    "proven"
+                } else {
+                    "proven absent (zero)"
+                }
+            );
+        }
+        proven.push(json!({
+            "asset": asset,
+            "height": height,
+            "present": value.is_some(),
+            "available": entry.available.to_string(),
+            "locked": entry.locked.to_string(),
+        }));
+    }
+    Ok(json!({ "verified": true, "account": account, "balances": proven }))
 }

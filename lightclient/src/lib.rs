@@ -3,9 +3,10 @@
 //! Everything a node and a wallet must agree on lives here, and nothing else: the canonical binary
 //! encoding ([`encoding`]), hashing ([`hash`]), keys and signatures ([`keys`]), block headers
 //! ([`header`]), validator sets and commit certificates ([`validator`], [`certificate`]),
-//! transactions ([`tx`]), the signed mapping object ([`mapping`]), Merkle proofs ([`merkle`]) and
-//! the genesis file ([`genesis`]). This crate does no I/O: it builds without an async runtime, a
-//! database or a network stack, so a wallet can verify the federation's output on its own.
+//! transactions ([`tx`]), the signed mapping object ([`mapping`]), Merkle proofs ([`merkle`]),
+//! state proofs ([`state`]) and the genesis file ([`genesis`]). This crate does no I/O: it builds
+//! without an async runtime, a database or a network stack, so a wallet can verify the
+//! federation's output on its own.
 
 #![cfg_attr(
     test,
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod light;
 pub mod mapping;
 pub mod merkle;
+pub mod state;
 pub mod tx;
 pub mod validator;
 

@@ -24,6 +24,12 @@ use e2e::federation::*;
 /// A node that answers every GET by asking the real node at `upstream` and passing light blocks
 /// through `tamper` first.
 fn lying_node(upstream: u16, tamper: fn(&mut Value)) -> u16 {
+    lying_about(upstream, "/v1/light_blocks/", tamper)
+}
+
+/// A node that answers every GET by asking the real node at `upstream` and passing the answers
+/// to paths under `prefix` through `tamper` first.
+fn lying_about(upstream: u16, prefix: &'static str, tamper: fn(&mut Value)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -53,7 +59,7 @@ fn lying_node(upstream: u16, tamper: fn(&mut Value)) -> u16 {
                 .to_string();
             let (status, mut answer) =
                 exchange(upstream, "GET", &path, b"").unwrap_or((502, b"{}".to_vec()));
-            if status == 200 && path.starts_with("/v1/light_blocks/") {
+            if status == 200 && path.starts_with(prefix) {
                 let mut block: Value = serde_json::from_slice(&answer).unwrap();
                 tamper(&mut block);
                 answer = serde_json::to_vec(&block).unwrap();
@@ -87,7 +93,8 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
     fed.wait_for("height 6", Duration::from_secs(60), || fed.height(0) >= 6);
     let genesis = fed.dir.path().join("genesis.json");
     let genesis = genesis.to_str().unwrap();
-    let node = |i: usize| url(fed.nodes[i].api);
+    let ports: Vec<u16> = fed.nodes.iter().map(|n| n.api).collect();
+    let node = |i: usize| url(ports[i]);
 
     let home = fed.dir.path().join("light");
     let (out, text) = run(&home, &["init", "--genesis", genesis]);
@@ -183,4 +190,81 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
     // A node that cannot be reached is a network error (exit 2), not a failed check.
     let (out, text) = run(&fresh, &["sync", "--node", &url(free_port())]);
     assert_eq!(out.status.code(), Some(2), "{text}");
+
+    // Balances, proven against the state root of a header the client verified itself.
+    let bank =
+        lightclient::keys::PublicKey::account_id(&appliance::dev::dev_public("bank").unwrap());
+    let deposit = fed.sign(
+        "settlement",
+        lightclient::tx::Operation::Deposit {
+            asset_holder: bank,
+            asset: lightclient::genesis::asset_id_for_code("USDX"),
+            amount: 1_000_000,
+        },
+    );
+    let txid = fed.nodes[0].submit(&deposit);
+    fed.wait_committed(0, &txid);
+    let (setup, alice) = holder_setup(&mut fed, "e2e-light-alice");
+    for tx in &setup {
+        let txid = fed.nodes[0].submit(tx);
+        fed.wait_committed(0, &txid);
+    }
+    let alice = alice.to_string();
+    let (out, text) = run(&home, &["balance", &alice, "USDX", "--node", &node(1)]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1000 available, 0 locked; proven under the state root of verified block"),
+        "{text}"
+    );
+    // Every balance the node lists, for programs.
+    let (out, text) = run(&home, &["--json", "balance", &alice, "--node", &node(2)]);
+    assert!(out.status.success(), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["balances"][0]["available"], "1000", "{report}");
+    assert_eq!(report["balances"][0]["present"], true, "{report}");
+    // An account that never held the asset is proven absent: zero.
+    let (out, text) = run(
+        &home,
+        &["balance", &"ab".repeat(20), "USDX", "--node", &node(3)],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("proven absent (zero)"), "{text}");
+
+    // A node that inflates the balance: the value no longer hashes to the proven leaf.
+    let inflating = lying_about(fed.nodes[0].api, "/v1/proofs/", |answer| {
+        let mut value = hex_decode(answer["value"].as_str().unwrap());
+        value[16] ^= 0x10;
+        answer["value"] = Value::String(hex::encode(value));
+    });
+    let (out, text) = run(
+        &home,
+        &["balance", &alice, "USDX", "--node", &url(inflating)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (proof value)"), "{text}");
+    // A proof for another root (a sibling changed), and a claimed root that agrees with it: the
+    // client checks against its own verified header, not the node's word.
+    let other_root = lying_about(fed.nodes[0].api, "/v1/proofs/", |answer| {
+        let mut proof = hex_decode(answer["proof"].as_str().unwrap());
+        let last = proof.len() - 1;
+        proof[last] ^= 1;
+        answer["proof"] = Value::String(hex::encode(proof));
+        answer["state_root"] = Value::String("22".repeat(32));
+    });
+    let (out, text) = run(
+        &home,
+        &["balance", &alice, "USDX", "--node", &url(other_root)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (state root)"), "{text}");
+    // A proof of another key (bob's balance passed off as alice's).
+    let other_key = lying_about(fed.nodes[0].api, "/v1/proofs/", |answer| {
+        answer["key"] = Value::String("02".to_owned() + &"cd".repeat(52));
+    });
+    let (out, text) = run(
+        &home,
+        &["balance", &alice, "USDX", "--node", &url(other_key)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (proof key)"), "{text}");
 }

@@ -10,149 +10,21 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
 use lightclient::encoding::Encode;
 use lightclient::hash::Hash32;
-use lightclient::keys::{AccountId, AssetId};
 use sha2::Sha256;
 
 use super::state::{LedgerState, Request, RequestKind, RequestStatus};
 
-/// Format version prefixed to every state value.
-pub const STATE_VALUE_VERSION: u8 = 1;
+pub use lightclient::state::{STATE_VALUE_VERSION, StateKey, tag};
 
-/// A key of the authenticated state. Every part of the state that decides a future block has
-/// one (ADR 0006 lists the tags and value layouts).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum StateKey {
-    /// An account: key, KYC state, roles, asset holder.
-    Account(AccountId),
-    /// A holder's balance of an asset.
-    Balance(AccountId, AssetId),
-    /// An asset: code, precision, backing kind, supply and maximum.
-    Asset(AssetId),
-    /// An asset holder's position in an asset: settled, unsettled, issued.
-    Position(AccountId, AssetId),
-    /// A physical item, by serial.
-    Item(String),
-    /// The mapping in force (sequence and hash).
-    Mapping,
-    /// The controller policy: who signs mappings, and how many must.
-    Controllers,
-    /// The validator set in force.
-    Validators,
-    /// A fee rule, by id.
-    Fee(u32),
-    /// A limit rule, by id.
-    Limit(u32),
-    /// What an account has used of a limit rule in one period.
-    LimitUsage(u32, AccountId, u64),
-    /// A reviewable request, by id.
-    Request(u64),
-    /// The id the next request gets.
-    NextRequestId,
-    /// A remembered txid (the replay window), with the height it expires after.
-    Txid(Hash32),
-    /// Who issues an allocated asset, and whether it may issue more.
-    AllocatedIssuer(AssetId),
+/// A key's place in the `jmt` tree: the light client's [`StateKey::hash`].
+pub trait TreeKey {
+    /// SHA-256 of the key's canonical bytes, as the tree's key hash.
+    fn key_hash(&self) -> KeyHash;
 }
 
-/// Table tags: the first byte of a key's canonical bytes.
-pub mod tag {
-    /// [`super::StateKey::Account`].
-    pub const ACCOUNT: u8 = 1;
-    /// [`super::StateKey::Balance`].
-    pub const BALANCE: u8 = 2;
-    /// [`super::StateKey::Asset`].
-    pub const ASSET: u8 = 3;
-    /// [`super::StateKey::Position`].
-    pub const POSITION: u8 = 4;
-    /// [`super::StateKey::Item`].
-    pub const ITEM: u8 = 5;
-    /// [`super::StateKey::Mapping`].
-    pub const MAPPING: u8 = 6;
-    /// [`super::StateKey::Controllers`].
-    pub const CONTROLLERS: u8 = 7;
-    /// [`super::StateKey::Validators`].
-    pub const VALIDATORS: u8 = 8;
-    /// [`super::StateKey::Fee`].
-    pub const FEE: u8 = 9;
-    /// [`super::StateKey::Limit`].
-    pub const LIMIT: u8 = 10;
-    /// [`super::StateKey::LimitUsage`].
-    pub const LIMIT_USAGE: u8 = 11;
-    /// [`super::StateKey::Request`].
-    pub const REQUEST: u8 = 12;
-    /// [`super::StateKey::NextRequestId`].
-    pub const NEXT_REQUEST_ID: u8 = 13;
-    /// [`super::StateKey::Txid`].
-    pub const TXID: u8 = 14;
-    /// [`super::StateKey::AllocatedIssuer`].
-    pub const ALLOCATED_ISSUER: u8 = 15;
-}
-
-impl StateKey {
-    /// Canonical bytes: a table tag, then the key's fields.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self {
-            StateKey::Account(a) => {
-                out.push(tag::ACCOUNT);
-                a.encode(&mut out);
-            }
-            StateKey::Balance(a, s) => {
-                out.push(tag::BALANCE);
-                a.encode(&mut out);
-                s.encode(&mut out);
-            }
-            StateKey::Asset(s) => {
-                out.push(tag::ASSET);
-                s.encode(&mut out);
-            }
-            StateKey::Position(a, s) => {
-                out.push(tag::POSITION);
-                a.encode(&mut out);
-                s.encode(&mut out);
-            }
-            StateKey::Item(serial) => {
-                out.push(tag::ITEM);
-                serial.encode(&mut out);
-            }
-            StateKey::Mapping => out.push(tag::MAPPING),
-            StateKey::Controllers => out.push(tag::CONTROLLERS),
-            StateKey::Validators => out.push(tag::VALIDATORS),
-            StateKey::Fee(id) => {
-                out.push(tag::FEE);
-                id.encode(&mut out);
-            }
-            StateKey::Limit(id) => {
-                out.push(tag::LIMIT);
-                id.encode(&mut out);
-            }
-            StateKey::LimitUsage(rule, account, period) => {
-                out.push(tag::LIMIT_USAGE);
-                rule.encode(&mut out);
-                account.encode(&mut out);
-                period.encode(&mut out);
-            }
-            StateKey::Request(id) => {
-                out.push(tag::REQUEST);
-                id.encode(&mut out);
-            }
-            StateKey::NextRequestId => out.push(tag::NEXT_REQUEST_ID),
-            StateKey::Txid(txid) => {
-                out.push(tag::TXID);
-                txid.encode(&mut out);
-            }
-            StateKey::AllocatedIssuer(asset) => {
-                out.push(tag::ALLOCATED_ISSUER);
-                asset.encode(&mut out);
-            }
-        }
-        out
-    }
-
-    /// Where the key sits in the tree: SHA-256 of its bytes.
-    pub fn key_hash(&self) -> KeyHash {
-        KeyHash::with::<Sha256>(self.to_bytes())
+impl TreeKey for StateKey {
+    fn key_hash(&self) -> KeyHash {
+        KeyHash(self.hash().0)
     }
 }
 
@@ -427,6 +299,59 @@ impl LedgerState {
             })
             .collect()
     }
+}
+
+/// `jmt`'s proof as its borsh encoding lays it out (the crate keeps the siblings private).
+mod raw {
+    #[derive(borsh::BorshDeserialize)]
+    pub(super) struct Leaf {
+        pub(super) key_hash: [u8; 32],
+        pub(super) value_hash: [u8; 32],
+    }
+
+    #[derive(borsh::BorshDeserialize)]
+    pub(super) struct Internal {
+        pub(super) left: [u8; 32],
+        pub(super) right: [u8; 32],
+    }
+
+    #[derive(borsh::BorshDeserialize)]
+    pub(super) enum Node {
+        Null,
+        Internal(Internal),
+        Leaf(Leaf),
+    }
+
+    #[derive(borsh::BorshDeserialize)]
+    pub(super) struct Proof {
+        pub(super) leaf: Option<Leaf>,
+        pub(super) siblings: Vec<Node>,
+    }
+}
+
+/// The light client's documented form ([`lightclient::state::StateProof`]) of a `jmt` proof.
+pub fn to_state_proof(
+    proof: &jmt::proof::SparseMerkleProof<Sha256>,
+) -> Result<lightclient::state::StateProof, StateTreeError> {
+    use lightclient::state::{EMPTY_SUBTREE, ProofLeaf, StateProof, internal_hash};
+    let bytes = borsh::to_vec(proof).map_err(|e| StateTreeError(e.to_string()))?;
+    let raw: raw::Proof = borsh::from_slice(&bytes).map_err(|e| StateTreeError(e.to_string()))?;
+    let leaf = |l: &raw::Leaf| ProofLeaf {
+        key_hash: Hash32(l.key_hash),
+        value_hash: Hash32(l.value_hash),
+    };
+    Ok(StateProof {
+        leaf: raw.leaf.as_ref().map(leaf),
+        siblings: raw
+            .siblings
+            .iter()
+            .map(|node| match node {
+                raw::Node::Null => EMPTY_SUBTREE,
+                raw::Node::Internal(n) => internal_hash(&Hash32(n.left), &Hash32(n.right)),
+                raw::Node::Leaf(l) => leaf(l).hash(),
+            })
+            .collect(),
+    })
 }
 
 /// Why the state tree failed (a storage fault, never a user error).

@@ -512,20 +512,10 @@ async fn light_block(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
-async fn balance_proof(
-    state: web::Data<ApiState>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (account, asset) = path.into_inner();
-    let account: AccountId = match parse("account", &account) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let asset: AssetId = match parse("asset", &asset) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let key = StateKey::Balance(account, asset);
+/// One entry of the state at the tip with its proof (ADR 0015): `key`, `value` and `proof` are
+/// hex of their canonical bytes; a light client checks them against the certified header at
+/// `height`.
+async fn state_proof(state: web::Data<ApiState>, key: StateKey) -> HttpResponse {
     let key_hex = hex::encode(key.to_bytes());
     match read(&state, move |c| {
         let (value, proof) = c.prove(&key)?;
@@ -535,11 +525,50 @@ async fn balance_proof(
     {
         Err(r) => r,
         Ok((height, root, value, proof)) => HttpResponse::Ok().json(json!({
-            "account": account, "asset": asset, "height": height, "state_root": root,
-            "key": key_hex, "value": value.map(hex::encode),
-            "proof": serde_json::to_value(&proof).unwrap_or(Value::Null),
+            "height": height, "state_root": root, "key": key_hex,
+            "value": value.map(hex::encode), "proof": hex::encode(proof.to_bytes()),
         })),
     }
+}
+
+async fn balance_proof(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (account, asset) = path.into_inner();
+    match (parse("account", &account), parse("asset", &asset)) {
+        (Err(r), _) | (_, Err(r)) => r,
+        (Ok(account), Ok(asset)) => state_proof(state, StateKey::Balance(account, asset)).await,
+    }
+}
+
+async fn position_proof(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (holder, asset) = path.into_inner();
+    match (parse("asset_holder", &holder), parse("asset", &asset)) {
+        (Err(r), _) | (_, Err(r)) => r,
+        (Ok(holder), Ok(asset)) => state_proof(state, StateKey::Position(holder, asset)).await,
+    }
+}
+
+async fn asset_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    match parse("asset", &path.into_inner()) {
+        Err(r) => r,
+        Ok(asset) => state_proof(state, StateKey::Asset(asset)).await,
+    }
+}
+
+async fn account_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    match parse("account", &path.into_inner()) {
+        Err(r) => r,
+        Ok(account) => state_proof(state, StateKey::Account(account)).await,
+    }
+}
+
+async fn mapping_proof(state: web::Data<ApiState>) -> HttpResponse {
+    state_proof(state, StateKey::Mapping).await
 }
 
 fn version_json(v: &MappingVersion, publication: Publication) -> Value {
@@ -1052,7 +1081,11 @@ pub fn openapi_document() -> Value {
             "/v1/headers/{height}": get("Header with its hash and canonical encoding"),
             "/v1/certificates/{height}": get("Commit certificate of a block"),
             "/v1/light_blocks/{height | latest}": get("What a light client verifies for a height: header, commit certificate, the validator set that certified it and the set it names for the next height (lightclient::light::LightBlock)"),
-            "/v1/proofs/balance/{account}/{asset}": get("Balance with its Jellyfish Merkle proof against the tip's state root"),
+            "/v1/proofs/balance/{account}/{asset}": get("A balance with its state proof (ADR 0015) against the tip's state root"),
+            "/v1/proofs/account/{account}": get("An account entry with its state proof"),
+            "/v1/proofs/asset/{asset}": get("An asset entry (its supply) with its state proof"),
+            "/v1/proofs/position/{asset_holder}/{asset}": get("An asset holder's position with its state proof"),
+            "/v1/proofs/mapping": get("The mapping entry (sequence and hash) with its state proof"),
             "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
             "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
             "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
@@ -1161,6 +1194,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/proofs/balance/{account}/{asset}").route(web::get().to(balance_proof)),
         )
+        .service(resource("/v1/proofs/account/{account}").route(web::get().to(account_proof)))
+        .service(resource("/v1/proofs/asset/{asset}").route(web::get().to(asset_proof)))
+        .service(
+            resource("/v1/proofs/position/{asset_holder}/{asset}")
+                .route(web::get().to(position_proof)),
+        )
+        .service(resource("/v1/proofs/mapping").route(web::get().to(mapping_proof)))
         .service(resource("/v1/mapping").route(web::get().to(mapping)))
         .service(
             resource("/v1/mapping/draft")

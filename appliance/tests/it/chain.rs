@@ -79,12 +79,12 @@ fn a_block_header_commits_to_transactions_receipts_state_and_mapping() {
     let key = StateKey::Position(id(BANK_A), usdx());
     let (value, proof) = chain.prove(&key).unwrap();
     proof
-        .verify(
-            jmt::RootHash(header.state_root.0),
-            key.key_hash(),
-            value.as_ref(),
-        )
+        .verify(&header.state_root, &key, value.as_deref())
         .unwrap();
+    let position =
+        lightclient::state::PositionEntry::from_value(value.as_deref().unwrap()).unwrap();
+    assert_eq!(position.settled, 1_000);
+    assert!(position.is_covered());
     assert_eq!(value, chain.state().state_value(&key));
     // Every transaction is indexed, refused ones too.
     for (i, tx) in block.transactions.iter().enumerate() {

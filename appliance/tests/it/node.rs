@@ -308,17 +308,24 @@ fn a_single_validator_node_commits_certified_blocks_that_a_light_client_verifies
         None,
     );
     let value = hex::decode(proof["value"].as_str().unwrap()).unwrap();
-    let jmt_proof: jmt::proof::SparseMerkleProof<sha2::Sha256> =
-        serde_json::from_value(proof["proof"].clone()).unwrap();
+    let state_proof = <lightclient::state::StateProof as Decode>::from_bytes(
+        &hex::decode(proof["proof"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
     let root = proof["state_root"]
         .as_str()
         .unwrap()
         .parse::<lightclient::Hash32>()
         .unwrap();
     let key = appliance::ledger::state_tree::StateKey::Balance(id(20), usdx());
-    jmt_proof
-        .verify(jmt::RootHash(root.0), key.key_hash(), Some(&value))
-        .unwrap();
+    assert_eq!(proof["key"], hex::encode(key.to_bytes()));
+    state_proof.verify(&root, &key, Some(&value)).unwrap();
+    assert_eq!(
+        lightclient::state::BalanceEntry::from_value(&value)
+            .unwrap()
+            .available,
+        700
+    );
     let (status, _) = http(port, "GET", "/openapi.json", None);
     assert_eq!(status, 200);
     let (status, metrics) = http(port, "GET", "/metrics", None);

@@ -1,7 +1,7 @@
 //! Random operation sequences keep every invariant, and replaying the same blocks from genesis
 //! reaches the same state.
 
-use appliance::ledger::state_tree::{MemoryTree, StateKey};
+use appliance::ledger::state_tree::{MemoryTree, StateKey, TreeKey};
 use appliance::ledger::{BlockContext, LedgerState, SignatureCheck};
 use lightclient::hash::sha256;
 use lightclient::tx::{Decision, Operation, SignedTransaction};
@@ -380,4 +380,164 @@ mod admission {
             prop_assert!(outcomes.is_ok(), "{:?}", outcomes.err());
         }
     }
+}
+
+/// The light client's own verifier of ADR 0015's proof form agrees with the `jmt` tree the
+/// nodes keep: every present key verifies with its value, every absent key verifies absent, and
+/// any changed byte of a proof, value or root is refused.
+mod state_proofs {
+    use appliance::ledger::state_tree::{MemoryTree, StateKey, to_state_proof};
+    use lightclient::encoding::{Decode, Encode};
+    use lightclient::keys::{AccountId, AssetId};
+    use lightclient::state::{StateProof, StateProofError};
+    use proptest::prelude::*;
+
+    fn key(n: u8) -> StateKey {
+        StateKey::Balance(AccountId([n; 20]), AssetId([7; 32]))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_light_client_verifies_what_the_tree_proves_and_nothing_else(
+            present in proptest::collection::btree_map(any::<u8>(), proptest::collection::vec(any::<u8>(), 1..40), 1..40),
+            flip in any::<(usize, u8)>(),
+        ) {
+            let entries: Vec<(StateKey, Option<Vec<u8>>)> =
+                present.iter().map(|(n, v)| (key(*n), Some(v.clone()))).collect();
+            let mut tree = MemoryTree::default();
+            let root = tree.commit(1, &entries).unwrap();
+            for n in 0..=255u8 {
+                let (value, proof) = tree.prove(&key(n), 1).unwrap();
+                let proof = to_state_proof(&proof).unwrap();
+                // Through the wire form, as a wallet receives it.
+                let proof = StateProof::from_bytes(&proof.to_bytes()).unwrap();
+                prop_assert_eq!(value.as_ref(), present.get(&n));
+                prop_assert_eq!(proof.verify(&root, &key(n), value.as_deref()), Ok(()));
+                match &value {
+                    Some(v) => {
+                        // Claiming absence, or another value, fails.
+                        prop_assert!(proof.verify(&root, &key(n), None).is_err());
+                        let mut other = v.clone();
+                        let i = flip.0 % other.len();
+                        other[i] ^= flip.1 | 1;
+                        prop_assert!(
+                            matches!(
+                                proof.verify(&root, &key(n), Some(&other)),
+                                Err(StateProofError::ValueMismatch { .. })
+                            ),
+                            "a changed value verified"
+                        );
+                    }
+                    None => prop_assert!(proof.verify(&root, &key(n), Some(b"x")).is_err()),
+                }
+                // Any changed byte of the encoded proof is refused by decoding or verification.
+                let mut bytes = proof.to_bytes();
+                let i = flip.0 % bytes.len();
+                bytes[i] ^= flip.1 | 1;
+                if let Ok(tampered) = StateProof::from_bytes(&bytes) {
+                    prop_assert!(
+                        tampered.verify(&root, &key(n), value.as_deref()).is_err(),
+                        "a tampered proof verified (byte {i})"
+                    );
+                }
+                // Another root is refused.
+                let mut other_root = root;
+                other_root.0[flip.0 % 32] ^= flip.1 | 1;
+                prop_assert!(proof.verify(&other_root, &key(n), value.as_deref()).is_err());
+            }
+        }
+    }
+}
+
+/// `lightclient/tests/vectors/state-proofs.json`: proofs of each documented kind from a real
+/// ledger state, for a second implementation of ADR 0015 to check itself against (the light
+/// client's own test re-verifies the file). `UPDATE_VECTORS=1` rewrites it.
+#[test]
+fn state_proof_vectors() {
+    use appliance::ledger::state_tree::to_state_proof;
+    use lightclient::encoding::Encode;
+    use lightclient::state::{AccountEntry, AssetEntry, BalanceEntry, MappingEntry, PositionEntry};
+    use serde_json::{Value, json};
+
+    let mut w = cast();
+    let mut tree = genesis_tree(&mut w.state);
+    w.run(
+        SETTLEMENT,
+        Operation::Deposit {
+            asset_holder: id(BANK_A),
+            asset: usdx(),
+            amount: 1_000,
+        },
+    )
+    .unwrap();
+    w.run(
+        BANK_A,
+        Operation::Issue {
+            to: id(HOLDERS[0]),
+            asset: usdx(),
+            amount: 250,
+        },
+    )
+    .unwrap();
+    let root = tree.commit(1, &w.state.take_state_changes()).unwrap();
+    let cases: Vec<(&str, StateKey)> = vec![
+        (
+            "a holder's balance (present)",
+            StateKey::Balance(id(HOLDERS[0]), usdx()),
+        ),
+        (
+            "a balance never credited (absent: zero)",
+            StateKey::Balance(id(KYC), usdx()),
+        ),
+        ("an asset entry: its supply", StateKey::Asset(usdx())),
+        (
+            "an asset holder's position: coverage",
+            StateKey::Position(id(BANK_A), usdx()),
+        ),
+        ("an account", StateKey::Account(id(HOLDERS[0]))),
+        ("the mapping in force", StateKey::Mapping),
+    ];
+    let proofs: Vec<Value> = cases
+        .into_iter()
+        .map(|(description, key)| {
+            let (value, proof) = tree.prove(&key, 1).unwrap();
+            let proof = to_state_proof(&proof).unwrap();
+            let decoded = value.as_deref().map(|v| match &key {
+                StateKey::Balance(..) => json!(BalanceEntry::from_value(v).unwrap()),
+                StateKey::Asset(_) => json!(AssetEntry::from_value(v).unwrap()),
+                StateKey::Position(..) => json!(PositionEntry::from_value(v).unwrap()),
+                StateKey::Account(_) => json!(AccountEntry::from_value(v).unwrap()),
+                StateKey::Mapping => json!(MappingEntry::from_value(v).unwrap()),
+                _ => Value::Null,
+            });
+            json!({
+                "description": description,
+                "key": hex::encode(key.to_bytes()),
+                "key_hash": key.hash(),
+                "value": value.as_deref().map(hex::encode),
+                "decoded": decoded,
+                "proof": hex::encode(proof.to_bytes()),
+            })
+        })
+        .collect();
+    let built = json!({
+        "description": "state proofs (ADR 0015): key = tag byte + fields; key hash = SHA-256(key); value = format byte 1 + fields; proof = version 1, leaf option (key hash, value hash), siblings bottom-up; verify against state_root",
+        "state_root": root,
+        "proofs": proofs,
+    });
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../lightclient/tests/vectors/state-proofs.json");
+    if std::env::var_os("UPDATE_VECTORS").is_some() {
+        let mut text = serde_json::to_string_pretty(&built).unwrap();
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        file, built,
+        "state-proofs.json differs from what this code produces"
+    );
 }

@@ -18,5 +18,6 @@ mod genesis;
 mod light;
 mod mapping;
 mod properties;
+mod state;
 mod transaction;
 mod vectors;
