@@ -118,6 +118,9 @@ pub enum ChainError {
     Poisoned,
 }
 
+/// A state entry's value (`None`: absent) with its proof (ADR 0015).
+pub type ProvenValue = (Option<Vec<u8>>, lightclient::state::StateProof);
+
 /// What a proposer puts in a block besides transactions.
 #[derive(Debug, Clone)]
 pub struct BlockInput {
@@ -458,20 +461,27 @@ impl Chain {
 
     /// The value under `key` at the tip, with its proof (ADR 0015) against the tip's state
     /// root.
-    pub fn prove(
-        &self,
-        key: &StateKey,
-    ) -> Result<(Option<Vec<u8>>, lightclient::state::StateProof), ChainError> {
-        let (version, _) = self
-            .store
-            .root_at(self.height())?
+    pub fn prove(&self, key: &StateKey) -> Result<ProvenValue, ChainError> {
+        self.prove_at(key, self.height())?
             .ok_or(ChainError::Inconsistent {
                 height: self.height(),
                 reason: "no state root".into(),
-            })?;
+            })
+    }
+
+    /// The value under `key` as of block `height`, with its proof against that block's state
+    /// root (the tree keeps every version); `None` above the tip. A light client that checks
+    /// several entries together (an asset and every position behind it) asks for one height.
+    pub fn prove_at(&self, key: &StateKey, height: u64) -> Result<Option<ProvenValue>, ChainError> {
+        if height > self.height() {
+            return Ok(None);
+        }
+        let Some((version, _)) = self.store.root_at(height)? else {
+            return Ok(None);
+        };
         let (value, proof) = jmt::JellyfishMerkleTree::<Store, sha2::Sha256>::new(&self.store)
             .get_with_proof(key.key_hash(), version)
             .map_err(|e| StateTreeError::from_message(e.to_string()))?;
-        Ok((value, to_state_proof(&proof)?))
+        Ok(Some((value, to_state_proof(&proof)?)))
     }
 }

@@ -14,6 +14,7 @@
 )]
 
 pub mod amount;
+pub mod backing;
 pub mod certificate;
 pub mod cid;
 pub mod encoding;

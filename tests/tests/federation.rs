@@ -848,4 +848,14 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
     ] {
         assert!(text.contains(&check), "{check}: {text}");
     }
+    // Every token of every asset is backed: the bars' asset by the signed mapping, USDX by
+    // the asset holders' positions.
+    let (code, text) = lightclient(&["backing", "--node", &node(1), "--witness", &node(3)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("({xau}) at verified block"))
+            && text.contains("allocates (signed by 2 controllers of the genesis policy)"),
+        "{text}"
+    );
+    assert!(text.contains("backing of USDX"), "{text}");
 }

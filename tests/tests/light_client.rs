@@ -267,4 +267,19 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAILED (proof key)"), "{text}");
+
+    // Every USDX token is backed by the bank's covered position.
+    let (out, text) = run(&home, &["backing", "USDX", "--node", &node(0)]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("supply 1000 equals what 1 asset holder(s) issued, each covered"),
+        "{text}"
+    );
+    // A node that hides the bank's position cannot make the issued figures add up.
+    let hiding = lying_about(fed.nodes[0].api, "/v1/assets/", |answer| {
+        answer["positions"] = Value::Array(Vec::new());
+    });
+    let (out, text) = run(&home, &["backing", "USDX", "--node", &url(hiding)]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (holders complete)"), "{text}");
 }

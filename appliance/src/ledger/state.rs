@@ -415,6 +415,16 @@ impl LedgerState {
             .unwrap_or_default()
     }
 
+    /// Every asset holder's position in `asset`.
+    pub fn positions_of(&self, asset: &AssetId) -> Vec<(AccountId, Position)> {
+        self.positions
+            .as_map()
+            .iter()
+            .filter(|((_, a), _)| a == asset)
+            .map(|((holder, _), position)| (*holder, *position))
+            .collect()
+    }
+
     /// A physical item.
     pub fn item(&self, serial: &str) -> Option<&Item> {
         self.items.get(serial)

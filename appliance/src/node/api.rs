@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use actix::Addr;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use lightclient::encoding::Encode;
 use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
@@ -512,19 +512,46 @@ async fn light_block(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
-/// One entry of the state at the tip with its proof (ADR 0015): `key`, `value` and `proof` are
-/// hex of their canonical bytes; a light client checks them against the certified header at
-/// `height`.
-async fn state_proof(state: web::Data<ApiState>, key: StateKey) -> HttpResponse {
+/// The optional `?height=H` of a proof request.
+// An error here is the finished response, so its size does not matter.
+#[allow(clippy::result_large_err)]
+fn proof_height(request: &HttpRequest) -> Result<Option<u64>, HttpResponse> {
+    let query =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .map_err(|e| field_error(StatusCode::BAD_REQUEST, "bad_request", "query", e))?;
+    query
+        .get("height")
+        .map(|h| parse::<u64>("height", h))
+        .transpose()
+}
+
+/// One entry of the state with its proof (ADR 0015), at the tip or at `?height=H`: `key`,
+/// `value` and `proof` are hex of their canonical bytes; a light client checks them against the
+/// certified header at `height`.
+async fn state_proof(
+    state: web::Data<ApiState>,
+    request: HttpRequest,
+    key: StateKey,
+) -> HttpResponse {
+    let at = match proof_height(&request) {
+        Ok(at) => at,
+        Err(r) => return r,
+    };
     let key_hex = hex::encode(key.to_bytes());
     match read(&state, move |c| {
-        let (value, proof) = c.prove(&key)?;
-        Ok((c.height(), c.tip().map(|h| h.state_root), value, proof))
+        let height = at.unwrap_or(c.height());
+        let root = c.store().root_at(height)?.map(|(_, root)| root);
+        Ok((height, root, c.prove_at(&key, height)?))
     })
     .await
     {
         Err(r) => r,
-        Ok((height, root, value, proof)) => HttpResponse::Ok().json(json!({
+        Ok((height, _, None)) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_block",
+            format!("no state at height {height}"),
+        ),
+        Ok((height, root, Some((value, proof)))) => HttpResponse::Ok().json(json!({
             "height": height, "state_root": root, "key": key_hex,
             "value": value.map(hex::encode), "proof": hex::encode(proof.to_bytes()),
         })),
@@ -533,42 +560,79 @@ async fn state_proof(state: web::Data<ApiState>, key: StateKey) -> HttpResponse 
 
 async fn balance_proof(
     state: web::Data<ApiState>,
+    request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (account, asset) = path.into_inner();
     match (parse("account", &account), parse("asset", &asset)) {
         (Err(r), _) | (_, Err(r)) => r,
-        (Ok(account), Ok(asset)) => state_proof(state, StateKey::Balance(account, asset)).await,
+        (Ok(account), Ok(asset)) => {
+            state_proof(state, request, StateKey::Balance(account, asset)).await
+        }
     }
 }
 
 async fn position_proof(
     state: web::Data<ApiState>,
+    request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (holder, asset) = path.into_inner();
     match (parse("asset_holder", &holder), parse("asset", &asset)) {
         (Err(r), _) | (_, Err(r)) => r,
-        (Ok(holder), Ok(asset)) => state_proof(state, StateKey::Position(holder, asset)).await,
+        (Ok(holder), Ok(asset)) => {
+            state_proof(state, request, StateKey::Position(holder, asset)).await
+        }
     }
 }
 
-async fn asset_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+async fn asset_proof(
+    state: web::Data<ApiState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
     match parse("asset", &path.into_inner()) {
         Err(r) => r,
-        Ok(asset) => state_proof(state, StateKey::Asset(asset)).await,
+        Ok(asset) => state_proof(state, request, StateKey::Asset(asset)).await,
     }
 }
 
-async fn account_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+async fn account_proof(
+    state: web::Data<ApiState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
     match parse("account", &path.into_inner()) {
         Err(r) => r,
-        Ok(account) => state_proof(state, StateKey::Account(account)).await,
+        Ok(account) => state_proof(state, request, StateKey::Account(account)).await,
     }
 }
 
-async fn mapping_proof(state: web::Data<ApiState>) -> HttpResponse {
-    state_proof(state, StateKey::Mapping).await
+async fn mapping_proof(state: web::Data<ApiState>, request: HttpRequest) -> HttpResponse {
+    state_proof(state, request, StateKey::Mapping).await
+}
+
+/// Every asset holder's position in an asset (unproven; a light client proves each, and their
+/// issued figures must add up to the asset's proven supply, so none can be left out).
+async fn asset_positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let asset: AssetId = match parse("asset", &path.into_inner()) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match read(&state, move |c| {
+        Ok((c.height(), c.state().positions_of(&asset)))
+    })
+    .await
+    {
+        Err(r) => r,
+        Ok((height, list)) => HttpResponse::Ok().json(json!({
+            "asset": asset, "height": height,
+            "positions": list.iter().map(|(holder, p)| json!({
+                "asset_holder": holder, "settled": p.settled.to_string(),
+                "unsettled": p.unsettled.to_string(), "issued": p.issued.to_string(),
+            })).collect::<Vec<_>>(),
+        })),
+    }
 }
 
 fn version_json(v: &MappingVersion, publication: Publication) -> Value {
@@ -1081,7 +1145,8 @@ pub fn openapi_document() -> Value {
             "/v1/headers/{height}": get("Header with its hash and canonical encoding"),
             "/v1/certificates/{height}": get("Commit certificate of a block"),
             "/v1/light_blocks/{height | latest}": get("What a light client verifies for a height: header, commit certificate, the validator set that certified it and the set it names for the next height (lightclient::light::LightBlock)"),
-            "/v1/proofs/balance/{account}/{asset}": get("A balance with its state proof (ADR 0015) against the tip's state root"),
+            "/v1/assets/{asset}/positions": get("Every asset holder's position in an asset"),
+            "/v1/proofs/balance/{account}/{asset}": get("A balance with its state proof (ADR 0015) against the state root of the tip, or of ?height=H"),
             "/v1/proofs/account/{account}": get("An account entry with its state proof"),
             "/v1/proofs/asset/{asset}": get("An asset entry (its supply) with its state proof"),
             "/v1/proofs/position/{asset_holder}/{asset}": get("An asset holder's position with its state proof"),
@@ -1106,7 +1171,7 @@ pub fn openapi_document() -> Value {
     })
 }
 
-async fn method_not_allowed(request: actix_web::HttpRequest) -> HttpResponse {
+async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -1114,7 +1179,7 @@ async fn method_not_allowed(request: actix_web::HttpRequest) -> HttpResponse {
     )
 }
 
-async fn not_found(request: actix_web::HttpRequest) -> HttpResponse {
+async fn not_found(request: HttpRequest) -> HttpResponse {
     error(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -1186,6 +1251,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/accounts/{account}").route(web::get().to(account)))
         .service(resource("/v1/accounts/{account}/balances").route(web::get().to(balances)))
         .service(resource("/v1/assets").route(web::get().to(assets)))
+        .service(resource("/v1/assets/{asset}/positions").route(web::get().to(asset_positions)))
         .service(resource("/v1/light_blocks/{height}").route(web::get().to(light_block)))
         .service(
             resource("/v1/{part:blocks|headers|certificates}/{height}")

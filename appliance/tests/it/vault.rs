@@ -493,3 +493,237 @@ fn issuance_requests_are_checked_and_can_be_rejected() {
     }
     w.run(ISSUANCE, again).unwrap();
 }
+
+/// Backing, proven (light client `verify_backing`) from proofs of the ledger's own tree.
+mod backing {
+    use appliance::ledger::state_tree::{MemoryTree, StateKey, to_state_proof};
+    use lightclient::backing::{BackingError, BackingEvidence, ProvenEntry, verify_backing};
+    use lightclient::header::{BlockHeader, HEADER_VERSION};
+    use lightclient::keys::{AccountId, AssetId, ValidatorAddress};
+    use lightclient::tx::Operation;
+
+    use super::issuance;
+    use crate::world::*;
+
+    /// A header committing to the world's state as one tree version.
+    fn header(w: &mut World, tree: &mut MemoryTree) -> BlockHeader {
+        w.state.take_state_changes();
+        let root = tree.commit(0, &w.state.all_state_entries()).unwrap();
+        BlockHeader {
+            version: HEADER_VERSION,
+            chain_id: chain(),
+            height: 9,
+            time_ms: 1_795_000_000_000,
+            previous_block_hash: lightclient::Hash32([1; 32]),
+            proposer: ValidatorAddress([2; 20]),
+            transactions_root: lightclient::Hash32([3; 32]),
+            transaction_count: 0,
+            receipts_root: lightclient::Hash32([4; 32]),
+            state_root: root,
+            mapping_hash: w.state.mapping().hash,
+            validator_set_hash: lightclient::Hash32([5; 32]),
+            next_validator_set_hash: lightclient::Hash32([5; 32]),
+        }
+    }
+
+    fn prove(tree: &MemoryTree, key: &StateKey) -> ProvenEntry {
+        let (value, proof) = tree.prove(key, 0).unwrap();
+        ProvenEntry {
+            value,
+            proof: to_state_proof(&proof).unwrap(),
+        }
+    }
+
+    fn positions(tree: &MemoryTree, holders: &[AccountId], asset: AssetId) -> BackingEvidence {
+        BackingEvidence::DepositBacked {
+            positions: holders
+                .iter()
+                .map(|h| (*h, prove(tree, &StateKey::Position(*h, asset))))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn deposit_backed_supply_is_proven_covered_and_complete() {
+        let mut w = World::new();
+        for (holder, bank, amount) in [(30, BANK_A, 1_000), (31, BANK_B, 500)] {
+            w.holder(holder, bank);
+            w.run(
+                SETTLEMENT,
+                Operation::Deposit {
+                    asset_holder: id(bank),
+                    asset: usdx(),
+                    amount,
+                },
+            )
+            .unwrap();
+            w.run(
+                bank,
+                Operation::Issue {
+                    to: id(holder),
+                    asset: usdx(),
+                    amount: amount / 2,
+                },
+            )
+            .unwrap();
+        }
+        let mut tree = MemoryTree::default();
+        let header = header(&mut w, &mut tree);
+        let asset = prove(&tree, &StateKey::Asset(usdx()));
+        let both = [id(BANK_A), id(BANK_B)];
+
+        let report = verify_backing(
+            &genesis(),
+            &header,
+            &usdx(),
+            &asset,
+            &positions(&tree, &both, usdx()),
+        )
+        .unwrap();
+        assert_eq!((report.entry.issued, report.backed), (750, 750));
+        assert_eq!(report.positions.len(), 2);
+
+        // A node that leaves bank B out cannot make the figures add up.
+        let err = verify_backing(
+            &genesis(),
+            &header,
+            &usdx(),
+            &asset,
+            &positions(&tree, &both[..1], usdx()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            BackingError::Incomplete {
+                sum: 500,
+                supply: 750
+            }
+        );
+        assert_eq!(err.check(), "holders complete");
+        // Nor by listing bank A twice.
+        let err = verify_backing(
+            &genesis(),
+            &header,
+            &usdx(),
+            &asset,
+            &positions(&tree, &[id(BANK_A), id(BANK_A)], usdx()),
+        )
+        .unwrap_err();
+        assert_eq!(err, BackingError::RepeatedHolder(id(BANK_A)));
+        // A position whose value was changed is refused by its proof.
+        let mut evidence = positions(&tree, &both, usdx());
+        if let BackingEvidence::DepositBacked { positions } = &mut evidence {
+            let value = positions[1].1.value.as_mut().unwrap();
+            value[16] ^= 1;
+        }
+        let err = verify_backing(&genesis(), &header, &usdx(), &asset, &evidence).unwrap_err();
+        assert_eq!(err.check(), "proof value", "{err}");
+        // A supply changed by the node is refused by the asset's proof.
+        let mut inflated = asset.clone();
+        inflated.value.as_mut().unwrap()[40] ^= 1;
+        let err = verify_backing(
+            &genesis(),
+            &header,
+            &usdx(),
+            &inflated,
+            &positions(&tree, &both, usdx()),
+        )
+        .unwrap_err();
+        assert_eq!(err.check(), "proof value", "{err}");
+        // Mapping evidence for a deposit-backed asset is the wrong kind.
+        let err = verify_backing(
+            &genesis(),
+            &header,
+            &usdx(),
+            &asset,
+            &BackingEvidence::Allocated { mapping: vec![] },
+        )
+        .unwrap_err();
+        assert_eq!(err.check(), "backing kind", "{err}");
+    }
+
+    #[test]
+    fn allocated_supply_is_proven_equal_to_the_signed_mapping() {
+        let mut w = World::new();
+        let asset = issuance(&mut w, false);
+        let mapping = signed_mapping(
+            1,
+            vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+            &[0, 2],
+        );
+        w.run(
+            BANK_A,
+            Operation::UpdateMapping {
+                mapping: mapping.clone(),
+            },
+        )
+        .unwrap();
+        let mut tree = MemoryTree::default();
+        let header = header(&mut w, &mut tree);
+        let proven_asset = prove(&tree, &StateKey::Asset(asset));
+        let report = verify_backing(
+            &genesis(),
+            &header,
+            &asset,
+            &proven_asset,
+            &BackingEvidence::Allocated {
+                mapping: mapping.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!((report.entry.issued, report.backed), (412_500, 412_500));
+        assert_eq!(report.mapping, Some((1, Some(2))));
+
+        // Other bytes than the header commits to.
+        let mut other = mapping;
+        other.push(b' ');
+        let err = verify_backing(
+            &genesis(),
+            &header,
+            &asset,
+            &proven_asset,
+            &BackingEvidence::Allocated { mapping: other },
+        )
+        .unwrap_err();
+        assert_eq!(err.check(), "mapping_hash", "{err}");
+
+        // A header whose mapping hash names a mapping signed by one controller only.
+        let weak = signed_mapping(
+            1,
+            vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+            &[1],
+        );
+        let mut forged = header.clone();
+        forged.mapping_hash = lightclient::mapping::published_hash(&weak);
+        let err = verify_backing(
+            &genesis(),
+            &forged,
+            &asset,
+            &proven_asset,
+            &BackingEvidence::Allocated { mapping: weak },
+        )
+        .unwrap_err();
+        assert_eq!(err.check(), "mapping_signatures", "{err}");
+
+        // A mapping that allocates less than the supply.
+        let short = signed_mapping(1, vec![entry(asset, "400", "AB-1")], &[0, 2]);
+        let mut forged = header;
+        forged.mapping_hash = lightclient::mapping::published_hash(&short);
+        let err = verify_backing(
+            &genesis(),
+            &forged,
+            &asset,
+            &proven_asset,
+            &BackingEvidence::Allocated { mapping: short },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            BackingError::Unbacked {
+                asset,
+                supply: 412_500,
+                mapped: 400_000
+            }
+        );
+    }
+}
