@@ -220,4 +220,39 @@ fn main() {
         "a mapping (2-of-3) with its attestation (slot proof, pay-to-contract, staychain of 2, 3 headers, inclusion): {:.0} µs",
         per(begun.elapsed(), rounds)
     );
+
+    // A balance proof (ADR 0015) from the ledger's own tree: decode the proof, hash the path,
+    // decode the value.
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(
+        "../../lightclient/tests/vectors/state-proofs.json"
+    ))
+    .unwrap();
+    let state_root: Hash32 = vectors["state_root"].as_str().unwrap().parse().unwrap();
+    let case = &vectors["proofs"][0];
+    let hex_of = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let (key, value, proof) = (
+        hex_of(&case["key"]),
+        hex_of(&case["value"]),
+        hex_of(&case["proof"]),
+    );
+    let key_hash = lightclient::hash::sha256(&key);
+    let rounds = 20_000;
+    let begun = Instant::now();
+    for _ in 0..rounds {
+        use lightclient::encoding::Decode;
+        let proof = lightclient::state::StateProof::from_bytes(black_box(&proof)).unwrap();
+        proof
+            .verify_key_hash(&state_root, &key_hash, Some(black_box(&value)))
+            .unwrap();
+        black_box(lightclient::state::BalanceEntry::from_value(&value).unwrap());
+    }
+    let siblings =
+        <lightclient::state::StateProof as lightclient::encoding::Decode>::from_bytes(&proof)
+            .unwrap()
+            .siblings
+            .len();
+    println!(
+        "a balance proof ({siblings} siblings): {:.1} µs",
+        per(begun.elapsed(), rounds)
+    );
 }
