@@ -33,6 +33,7 @@ pub const TARGETS: &[Target] = &[
     ("lc_mapping", targets::lc_mapping),
     ("lc_merkle_proof", targets::lc_merkle_proof),
     ("lc_state_proof", targets::lc_state_proof),
+    ("lc_receipt", targets::lc_receipt),
     ("lc_cid", targets::lc_cid),
     ("ap_submission", targets::ap_submission),
     ("ap_consensus_frame", targets::ap_consensus_frame),

@@ -41,6 +41,7 @@ fn vector(name: &str) -> Value {
         "mapping" => include_str!("../../lightclient/tests/vectors/mapping.json"),
         "merkle" => include_str!("../../lightclient/tests/vectors/merkle.json"),
         "state-proofs" => include_str!("../../lightclient/tests/vectors/state-proofs.json"),
+        "receipts" => include_str!("../../lightclient/tests/vectors/receipts.json"),
         other => panic!("no vector {other}"),
     };
     serde_json::from_str(text).expect("vectors are JSON")
@@ -516,6 +517,14 @@ pub fn all() -> Vec<Seed> {
             format!("vector-{i}"),
             [proof.to_bytes(), leaf].concat(),
         );
+    }
+    for (i, encoding) in vector("receipts")["encodings"]
+        .as_array()
+        .expect("encodings")
+        .iter()
+        .enumerate()
+    {
+        add("lc_receipt", format!("vector-{i}"), hex_field(encoding));
     }
     let state = vector("state-proofs");
     let root = hex_field(&state["state_root"]);

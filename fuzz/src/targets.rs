@@ -322,6 +322,18 @@ pub fn lc_merkle_proof(data: &[u8]) {
     }
 }
 
+/// A receipt as a wallet receives it (the leaf of a receipts-root proof): decoding round-trips,
+/// and a decoded receipt's JSON form decodes back to it.
+pub fn lc_receipt(data: &[u8]) {
+    use lightclient::header::Receipt;
+    if let Ok(receipt) = Receipt::from_bytes(data) {
+        assert_eq!(receipt.to_bytes(), data);
+        let json = serde_json::to_vec(&receipt).expect("a receipt serialises");
+        let back: Receipt = serde_json::from_slice(&json).expect("its JSON decodes");
+        assert_eq!(back, receipt);
+    }
+}
+
 /// A state proof as a wallet receives it: a root (32 bytes), a key hash (32), the proof, then the
 /// claimed value (none if nothing follows). What verifies for a value must not verify for
 /// another value or for absence; the value decoders never panic.

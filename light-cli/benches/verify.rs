@@ -235,7 +235,7 @@ fn main() {
         hex_of(&case["value"]),
         hex_of(&case["proof"]),
     );
-    let key_hash = lightclient::hash::sha256(&key);
+    let key_hash = sha256(&key);
     let rounds = 20_000;
     let begun = Instant::now();
     for _ in 0..rounds {

@@ -15,6 +15,8 @@
 //! - `lightclient balance ACCOUNT [ASSET] --node URL` verifies a balance (every balance the node
 //!   lists, without ASSET) by its state proof against the state root of a header this client
 //!   verified at the proof's height.
+//! - `lightclient tx TXID --node URL` verifies a transaction's inclusion and its receipt (code,
+//!   message, events) under a header this client verified.
 //! - `lightclient backing [ASSET] --node URL` verifies that every token is backed: by the signed
 //!   mapping's allocations (bars) or by the asset holders' covered positions (deposits).
 //!
@@ -121,6 +123,18 @@ enum Command {
         /// proven).
         asset: Option<String>,
         /// The node serving the proof (and the blocks).
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same block.
+        #[arg(long)]
+        witness: Vec<String>,
+    },
+    /// Verify a transaction: its inclusion under a verified header's transactions root, and its
+    /// receipt (code, message, events) under the receipts root.
+    Tx {
+        /// The transaction id (64 hex digits).
+        txid: String,
+        /// The node serving the proofs (and the blocks).
         #[arg(long)]
         node: String,
         /// Other nodes that must serve the same block.
@@ -262,6 +276,11 @@ fn main() -> ExitCode {
             node,
             witness,
         } => backing(&cli, asset.as_deref(), node, witness),
+        Command::Tx {
+            txid,
+            node,
+            witness,
+        } => transaction(&cli, txid, node, witness),
     };
     match outcome {
         Ok(report) => {
@@ -925,4 +944,135 @@ fn backing(
         reports.push(serde_json::to_value(&report).map_err(usage)?);
     }
     Ok(json!({ "verified": true, "assets": reports }))
+}
+
+/// What `GET /v1/transactions/{txid}/proof` and `.../receipt` answer (the fields used).
+#[derive(serde::Deserialize)]
+struct InclusionAnswer {
+    height: u64,
+    leaf: String,
+    proof: lightclient::merkle::InclusionProof,
+}
+
+fn describe(event: &lightclient::header::Event) -> String {
+    use lightclient::header::Event;
+    match event {
+        Event::Transfer {
+            asset,
+            from,
+            to,
+            amount,
+        } => format!("transfer of {amount} {asset} from {from} to {to}"),
+        Event::FeeCharged {
+            asset,
+            payer,
+            collector,
+            amount,
+        } => format!("fee of {amount} {asset} paid by {payer} to {collector}"),
+        Event::Mint { asset, to, amount } => format!("mint of {amount} {asset} to {to}"),
+        Event::Burn {
+            asset,
+            from,
+            amount,
+        } => format!("burn of {amount} {asset} from {from}"),
+        Event::Settlement {
+            asset,
+            asset_holder,
+            amount,
+        } => format!("settlement of {amount} {asset} for asset holder {asset_holder}"),
+        Event::BarRegistered { serial, location } => {
+            format!("bar {serial} registered at {location}")
+        }
+        Event::BarMoved { serial, location } => format!("bar {serial} moved to {location}"),
+        Event::BarReleased { serial } => format!("bar {serial} released from custody"),
+        Event::MappingVersion { sequence, hash } => {
+            format!("mapping {sequence} ({hash}) in force")
+        }
+        Event::ValidatorSetChanged {
+            hash,
+            effective_height,
+        } => format!("validator set {hash} from height {effective_height}"),
+        _ => format!("{event:?}"),
+    }
+}
+
+fn transaction(cli: &Cli, txid: &str, node: &str, witnesses: &[String]) -> Result<Value, Failure> {
+    use lightclient::encoding::Decode;
+    use lightclient::header::Receipt;
+    use lightclient::tx::SignedTransaction;
+    let txid: Hash32 = txid
+        .parse()
+        .map_err(|e| usage(format!("txid {txid:?}: {e}")))?;
+    let fetch = |path: String| -> Result<InclusionAnswer, Failure> {
+        serde_json::from_slice(&get(node, &path)?).map_err(|e| usage(format!("{node}{path}: {e}")))
+    };
+    let included = fetch(format!("/v1/transactions/{txid}/proof"))?;
+    let receipted = fetch(format!("/v1/transactions/{txid}/receipt"))?;
+    let malformed =
+        |what: &str, e: &dyn std::fmt::Display| check("proof encoding", format!("{what}: {e}"));
+    let tx_bytes = hex::decode(&included.leaf).map_err(|e| malformed("transaction", &e))?;
+    let receipt_bytes = hex::decode(&receipted.leaf).map_err(|e| malformed("receipt", &e))?;
+    let tx = SignedTransaction::from_bytes(&tx_bytes).map_err(|e| malformed("transaction", &e))?;
+    if tx.txid() != txid {
+        return Err(check(
+            "transaction id",
+            format!("the node proved transaction {}, not {txid}", tx.txid()),
+        ));
+    }
+    let receipt = Receipt::from_bytes(&receipt_bytes).map_err(|e| malformed("receipt", &e))?;
+    if receipt.txid != txid || receipted.proof.leaf_index != included.proof.leaf_index {
+        return Err(check(
+            "receipt",
+            format!(
+                "the node's receipt is for {} at index {}, the transaction is at index {}",
+                receipt.txid, receipted.proof.leaf_index, included.proof.leaf_index
+            ),
+        ));
+    }
+    let height = included.height.max(receipted.height);
+    let (_, verified) = sync(cli, node, witnesses, Some(height))?;
+    let header = &verified.block.header;
+    if included.height != height || receipted.height != height {
+        return Err(check(
+            "block height",
+            format!(
+                "the node puts the transaction at height {} and its receipt at {}",
+                included.height, receipted.height
+            ),
+        ));
+    }
+    included
+        .proof
+        .verify(&tx_bytes, &header.transactions_root)
+        .map_err(|e| check("transaction inclusion", e))?;
+    receipted
+        .proof
+        .verify(&receipt_bytes, &header.receipts_root)
+        .map_err(|e| check("receipt inclusion", e))?;
+    if !cli.json {
+        println!(
+            "transaction {txid}: OK, included in verified block {height} (index {} of {})",
+            included.proof.leaf_index, included.proof.tree_size
+        );
+        println!(
+            "receipt: OK, under the block's receipts root: {} ({}){}",
+            receipt.code_name,
+            receipt.code,
+            if receipt.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", receipt.message)
+            }
+        );
+        for event in &receipt.events {
+            println!("  event: {}", describe(event));
+        }
+    }
+    Ok(json!({
+        "verified": true,
+        "txid": txid,
+        "height": height,
+        "index": included.proof.leaf_index,
+        "receipt": receipt,
+    }))
 }

@@ -134,9 +134,66 @@ pub mod u128_string {
     }
 }
 
+/// Serde for a signed `i128` amount (settlement amounts, unsettled positions) as a decimal
+/// string: `-` then the magnitude in the form of [`u128_string`]. JSON numbers cannot carry
+/// them (and serde cannot buffer an `i128` inside a tagged enum).
+pub mod i128_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises as a decimal string.
+    pub fn serialize<S: Serializer>(value: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    /// Deserialises from an optional `-` and ASCII digits without a leading zero; `-0` is
+    /// refused (one value, one form).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.as_ref()),
+        };
+        let magnitude = super::parse_amount(digits, 0).map_err(serde::de::Error::custom)?;
+        if negative && magnitude == 0 {
+            return Err(serde::de::Error::custom("-0 is not an amount"));
+        }
+        let value = if negative {
+            0i128.checked_sub_unsigned(magnitude)
+        } else {
+            i128::try_from(magnitude).ok()
+        };
+        value.ok_or_else(|| serde::de::Error::custom(format!("{text} is out of range")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Signed(#[serde(with = "i128_string")] i128);
+
+    #[test]
+    fn signed_amounts_are_decimal_strings_in_one_form() {
+        for value in [0, 1, -1, 120, -120, i128::MAX, i128::MIN] {
+            let json = serde_json::to_string(&Signed(value)).unwrap();
+            assert_eq!(json, format!("\"{value}\""));
+            assert_eq!(
+                serde_json::from_str::<Signed>(&json).unwrap(),
+                Signed(value)
+            );
+        }
+        for bad in [
+            "\"-0\"",
+            "\"01\"",
+            "\"+1\"",
+            "\"1.5\"",
+            "12",
+            "\"170141183460469231731687303715884105728\"",
+        ] {
+            assert!(serde_json::from_str::<Signed>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_integers_and_decimals_within_precision() {

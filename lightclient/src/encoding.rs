@@ -204,7 +204,8 @@ macro_rules! int_codec {
         }
     )*};
 }
-int_codec!(u8, u16, u32, u64, u128);
+// i128 (settlement amounts): 16 bytes, two's complement, big-endian.
+int_codec!(u8, u16, u32, u64, u128, i128);
 
 impl Encode for bool {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -365,6 +366,32 @@ macro_rules! unit_enum_codec {
     };
 }
 pub(crate) use unit_enum_codec;
+
+/// Implements [`Encode`]/[`Decode`] for an enum whose variants all have named fields (or `{}`),
+/// with explicit one-byte tags.
+macro_rules! struct_enum_codec {
+    ($ty:ident { $($variant:ident = $tag:literal { $($field:ident),* }),* $(,)? }) => {
+        impl Encode for $ty {
+            fn encode(&self, out: &mut Vec<u8>) {
+                match self {
+                    $( $ty::$variant { $($field),* } => {
+                        out.push($tag);
+                        $( Encode::encode($field, out); )*
+                    } )*
+                }
+            }
+        }
+        impl Decode for $ty {
+            fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                match reader.tag(stringify!($ty))? {
+                    $( $tag => Ok($ty::$variant { $( $field: Decode::decode(reader)?, )* }), )*
+                    tag => Err(DecodeError::UnknownTag { what: stringify!($ty), tag }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use struct_enum_codec;
 
 /// Reads a version field and checks it equals `expected`.
 pub(crate) fn expect_version(

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::encoding::{Decode, DecodeError, Encode, Reader, expect_version};
 use crate::hash::{Hash32, serde_as_display_fromstr, tagged_hash, tags};
-use crate::keys::ValidatorAddress;
+use crate::keys::{AccountId, AssetId, ValidatorAddress};
 
 /// The longest chain id.
 pub const MAX_CHAIN_ID_LEN: usize = 64;
@@ -158,7 +158,12 @@ impl BlockHeader {
     }
 }
 
-/// The outcome of one transaction in a block.
+/// The format byte every receipt starts with (version 2: code name, message and events).
+pub const RECEIPT_VERSION: u8 = 2;
+
+/// The outcome of one transaction in a block: whether it applied, why not, and what it did.
+/// The block's receipts root commits to each receipt's canonical bytes (an RFC 6962 Merkle
+/// tree, as the transactions root), so a light client can prove an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -166,9 +171,43 @@ pub struct Receipt {
     pub txid: Hash32,
     /// 0 when applied; otherwise the ledger's error code for why it was rejected.
     pub code: u32,
+    /// The code's stable name (`ok` when applied).
+    pub code_name: String,
+    /// What went wrong, for people (empty when applied).
+    pub message: String,
+    /// What the transaction did, in order (none when refused).
+    pub events: Vec<Event>,
 }
 
-crate::encoding::struct_codec!(Receipt { txid, code });
+impl Encode for Receipt {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(RECEIPT_VERSION);
+        self.txid.encode(out);
+        self.code.encode(out);
+        self.code_name.encode(out);
+        self.message.encode(out);
+        self.events.encode(out);
+    }
+}
+
+impl Decode for Receipt {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let version = reader.tag("receipt version")?;
+        if version != RECEIPT_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                what: "receipt",
+                version: u16::from(version),
+            });
+        }
+        Ok(Receipt {
+            txid: Hash32::decode(reader)?,
+            code: u32::decode(reader)?,
+            code_name: String::decode(reader)?,
+            message: String::decode(reader)?,
+            events: Vec::decode(reader)?,
+        })
+    }
+}
 
 impl Receipt {
     /// Whether the transaction was applied.
@@ -176,6 +215,113 @@ impl Receipt {
         self.code == 0
     }
 }
+
+/// Something a transaction did, as its receipt records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Event {
+    /// Tokens moved from one holder to another.
+    Transfer {
+        /// The asset.
+        asset: AssetId,
+        /// Who paid.
+        from: AccountId,
+        /// Who received.
+        to: AccountId,
+        /// Base units.
+        #[serde(with = "crate::amount::u128_string")]
+        amount: u128,
+    },
+    /// A fee moved to its collector.
+    FeeCharged {
+        /// The asset.
+        asset: AssetId,
+        /// Who paid.
+        payer: AccountId,
+        /// Who received.
+        collector: AccountId,
+        /// Base units.
+        #[serde(with = "crate::amount::u128_string")]
+        amount: u128,
+    },
+    /// Tokens created.
+    Mint {
+        /// The asset.
+        asset: AssetId,
+        /// Who received them.
+        to: AccountId,
+        /// Base units.
+        #[serde(with = "crate::amount::u128_string")]
+        amount: u128,
+    },
+    /// Tokens destroyed.
+    Burn {
+        /// The asset.
+        asset: AssetId,
+        /// Whose they were.
+        from: AccountId,
+        /// Base units.
+        #[serde(with = "crate::amount::u128_string")]
+        amount: u128,
+    },
+    /// One asset holder's unsettled amount moved to settled (negative: paid out).
+    Settlement {
+        /// The asset.
+        asset: AssetId,
+        /// The asset holder.
+        asset_holder: AccountId,
+        /// Base units.
+        #[serde(with = "crate::amount::i128_string")]
+        amount: i128,
+    },
+    /// A bar entered the vault's register.
+    BarRegistered {
+        /// Its serial.
+        serial: String,
+        /// Its location.
+        location: String,
+    },
+    /// A bar moved within the vault.
+    BarMoved {
+        /// Its serial.
+        serial: String,
+        /// Its new location.
+        location: String,
+    },
+    /// A bar left custody.
+    BarReleased {
+        /// Its serial.
+        serial: String,
+    },
+    /// A new mapping is in force.
+    MappingVersion {
+        /// Its sequence.
+        sequence: u64,
+        /// SHA-256 of its exact bytes.
+        hash: Hash32,
+    },
+    /// The validator set changes from a later height on.
+    ValidatorSetChanged {
+        /// The new set's hash.
+        hash: Hash32,
+        /// The first height it certifies.
+        effective_height: u64,
+    },
+}
+
+crate::encoding::struct_enum_codec!(Event {
+    Transfer = 1 { asset, from, to, amount },
+    FeeCharged = 2 { asset, payer, collector, amount },
+    Mint = 3 { asset, to, amount },
+    Burn = 4 { asset, from, amount },
+    Settlement = 5 { asset, asset_holder, amount },
+    BarRegistered = 6 { serial, location },
+    BarMoved = 7 { serial, location },
+    BarReleased = 8 { serial },
+    MappingVersion = 9 { sequence, hash },
+    ValidatorSetChanged = 10 { hash, effective_height },
+});
 
 #[cfg(test)]
 mod tests {

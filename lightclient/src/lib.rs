@@ -34,7 +34,7 @@ pub use certificate::{CertificateError, CommitCertificate, CommitSignature, Vote
 pub use encoding::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, GenesisError};
 pub use hash::Hash32;
-pub use header::{BlockHeader, ChainId, Receipt};
+pub use header::{BlockHeader, ChainId, Event, Receipt};
 pub use keys::{AccountId, AssetId, KeyError, PublicKey, Signature, ValidatorAddress};
 pub use mapping::{ControllerPolicy, Mapping, MappingError};
 pub use merkle::{InclusionProof, MerkleError};

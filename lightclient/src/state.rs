@@ -496,6 +496,7 @@ pub struct PositionEntry {
     #[serde(with = "crate::amount::u128_string")]
     pub settled: u128,
     /// Net owed to (+) or by (−) other asset holders since the last settlement.
+    #[serde(with = "crate::amount::i128_string")]
     pub unsettled: i128,
     /// Tokens this asset holder's customers hold.
     #[serde(with = "crate::amount::u128_string")]

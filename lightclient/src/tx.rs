@@ -2,36 +2,12 @@
 
 use crate::amount::u128_string;
 use crate::encoding::{
-    Decode, DecodeError, Encode, Reader, expect_version, struct_codec, unit_enum_codec,
+    Decode, DecodeError, Encode, Reader, expect_version, struct_codec, struct_enum_codec,
+    unit_enum_codec,
 };
 use crate::hash::{Hash32, tagged_hash, tags};
 use crate::header::ChainId;
 use crate::keys::{AccountId, AssetId, KeyError, PublicKey, Signature};
-
-/// Implements [`Encode`]/[`Decode`] for an enum whose variants all have named fields (or `{}`),
-/// with explicit one-byte tags.
-macro_rules! struct_enum_codec {
-    ($ty:ident { $($variant:ident = $tag:literal { $($field:ident),* }),* $(,)? }) => {
-        impl Encode for $ty {
-            fn encode(&self, out: &mut Vec<u8>) {
-                match self {
-                    $( $ty::$variant { $($field),* } => {
-                        out.push($tag);
-                        $( Encode::encode($field, out); )*
-                    } )*
-                }
-            }
-        }
-        impl Decode for $ty {
-            fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-                match reader.tag(stringify!($ty))? {
-                    $( $tag => Ok($ty::$variant { $( $field: Decode::decode(reader)?, )* }), )*
-                    tag => Err(DecodeError::UnknownTag { what: stringify!($ty), tag }),
-                }
-            }
-        }
-    };
-}
 
 /// Roles an account can hold. Token holders hold none.
 #[derive(

@@ -210,6 +210,7 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
         fed.wait_committed(0, &txid);
     }
     let alice = alice.to_string();
+    let issue_txid = setup[2].txid().to_string();
     let (out, text) = run(&home, &["balance", &alice, "USDX", "--node", &node(1)]);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -267,6 +268,29 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAILED (proof key)"), "{text}");
+
+    // The issue transaction: included under a verified header, and its receipt (code, events)
+    // under the receipts root.
+    let (out, text) = run(&home, &["tx", &issue_txid, "--node", &node(2)]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("receipt: OK, under the block's receipts root: applied (0)"),
+        "{text}"
+    );
+    assert!(text.contains("event: mint of 1000 "), "{text}");
+    assert!(text.contains(&format!(" to {alice}")), "{text}");
+    // A node that rewrites the minted amount in the receipt.
+    let rewriting = lying_about(fed.nodes[0].api, "/v1/transactions/", |answer| {
+        if answer.get("receipts_root").is_some() {
+            let mut leaf = hex_decode(answer["leaf"].as_str().unwrap());
+            let last = leaf.len() - 1;
+            leaf[last] ^= 1;
+            answer["leaf"] = Value::String(hex::encode(leaf));
+        }
+    });
+    let (out, text) = run(&home, &["tx", &issue_txid, "--node", &url(rewriting)]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (receipt inclusion)"), "{text}");
 
     // Every USDX token is backed by the bank's covered position.
     let (out, text) = run(&home, &["backing", "USDX", "--node", &node(0)]);

@@ -9,7 +9,7 @@ use lightclient::tx::{BackingKind, KycState, Operation, Role, Transaction, regis
 
 use std::collections::BTreeMap;
 
-use lightclient::header::Receipt;
+use lightclient::header::{Event, Receipt};
 use lightclient::tx::{Decision, FeeRule, LimitRule, OperationKind, SignedTransaction};
 
 use super::error::LedgerError;
@@ -502,6 +502,11 @@ impl LedgerState {
         if let Some(asset) = self.assets.get_mut(asset_id) {
             asset.issued = supply;
         }
+        self.events.push(Event::Mint {
+            asset: *asset_id,
+            to: *to,
+            amount,
+        });
         Ok(())
     }
 
@@ -538,6 +543,12 @@ impl LedgerState {
             amount,
             Source::Available,
         )?;
+        let mut events = vec![Event::Transfer {
+            asset: *asset_id,
+            from: signer.id,
+            to: *to,
+            amount,
+        }];
         if let Some((fee, collector)) = fee {
             let collector = self.account_or(&collector)?.clone();
             self.move_tokens(
@@ -548,8 +559,15 @@ impl LedgerState {
                 fee,
                 Source::Available,
             )?;
+            events.push(Event::FeeCharged {
+                asset: *asset_id,
+                payer: signer.id,
+                collector: collector.id,
+                amount: fee,
+            });
         }
         plan.commit(self);
+        self.events.extend(events);
         Ok(())
     }
 
@@ -737,6 +755,12 @@ impl LedgerState {
             // that removes their backing burns them.
             let pot = plan.balance(self, AccountId::REDEMPTION, *asset_id);
             pot.available = add(pot.available, total)?;
+            self.events.push(Event::Transfer {
+                asset: *asset_id,
+                from: signer.id,
+                to: AccountId::REDEMPTION,
+                amount: total,
+            });
         } else {
             balance.locked = add(balance.locked, total)?;
         }
@@ -813,7 +837,18 @@ impl LedgerState {
                 if let Some(collector) = collector.filter(|_| *fee > 0) {
                     let collector = self.account_or(&collector)?.clone();
                     self.move_tokens(&mut plan, &holder, &collector, &asset, *fee, Source::Locked)?;
+                    self.events.push(Event::FeeCharged {
+                        asset: asset.id,
+                        payer: holder.id,
+                        collector: collector.id,
+                        amount: *fee,
+                    });
                 }
+                self.events.push(Event::Burn {
+                    asset: asset.id,
+                    from: holder.id,
+                    amount: *amount,
+                });
                 let balance = plan.balance(self, holder.id, asset.id);
                 balance.locked = balance
                     .locked
@@ -904,6 +939,11 @@ impl LedgerState {
                 asset_holder: holder,
                 amount,
             });
+            self.events.push(Event::Settlement {
+                asset: *asset_id,
+                asset_holder: holder,
+                amount,
+            });
         }
         Ok(())
     }
@@ -973,6 +1013,7 @@ impl LedgerState {
         check: SignatureCheck,
     ) -> Outcome {
         let txid = tx.txid();
+        self.events.clear();
         let result = self.admit(tx, &txid, ctx, check).and_then(|()| {
             self.seen_txids
                 .insert(txid, tx.transaction.expires_at_height);
@@ -990,10 +1031,16 @@ impl LedgerState {
             });
         }
         let error = result.err();
+        let events = std::mem::take(&mut self.events);
+        let code = error.as_ref().map_or(0, LedgerError::code);
         Outcome {
             receipt: Receipt {
                 txid,
-                code: error.as_ref().map_or(0, LedgerError::code),
+                code,
+                code_name: super::error::code_name(code).into(),
+                message: error.as_ref().map(ToString::to_string).unwrap_or_default(),
+                // A refused transaction did nothing.
+                events: if error.is_none() { events } else { Vec::new() },
             },
             error,
         }

@@ -290,6 +290,9 @@ pub struct LedgerState {
     pub(crate) items: Table<String, Item>,
     pub(crate) mapping: Tracked<MappingRecord>,
     pub(crate) allocated_issuers: Table<AssetId, (AccountId, bool)>,
+    /// What the transaction being applied did, taken into its receipt.
+    #[serde(skip)]
+    pub(crate) events: Vec<lightclient::header::Event>,
 }
 
 impl LedgerState {
@@ -323,6 +326,7 @@ impl LedgerState {
                 items: BTreeSet::new(),
             }),
             allocated_issuers: Table::default(),
+            events: Vec::new(),
         };
         if let Ok(initial) = genesis.initial_mapping()
             && let Ok(bytes) = initial.to_json_bytes()

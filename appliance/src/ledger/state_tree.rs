@@ -182,6 +182,7 @@ impl LedgerState {
             items,
             mapping: _,
             allocated_issuers,
+            events: _,
         } = self;
         let mut keys = vec![
             StateKey::Mapping,
@@ -246,6 +247,9 @@ impl LedgerState {
             items,
             mapping,
             allocated_issuers,
+            // The current transaction's events, taken into its receipt (committed by the
+            // receipts root).
+            events: _,
         } = self;
         let mut changed = Vec::new();
         if controllers.take_changed() {
@@ -546,6 +550,7 @@ mod tests {
             items,
             mapping,
             allocated_issuers,
+            events: _,
         } = state;
         match kind % 15 {
             0 => controllers.get_mut().threshold = controllers.threshold.saturating_add(1),

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lightclient::hash::{Hash32, tagged_hash};
+use lightclient::header::Event;
 use lightclient::keys::{AccountId, AssetId};
 use lightclient::mapping::{Mapping, published_hash};
 use lightclient::tx::{BackingKind, Decision, Role, Transaction};
@@ -95,6 +96,10 @@ impl LedgerState {
                 retired: false,
             },
         );
+        self.events.push(Event::BarRegistered {
+            serial: serial.into(),
+            location: location.into(),
+        });
         Ok(())
     }
 
@@ -110,6 +115,10 @@ impl LedgerState {
         if let Some(item) = self.items.get_mut(serial) {
             item.location = location.into();
         }
+        self.events.push(Event::BarMoved {
+            serial: serial.into(),
+            location: location.into(),
+        });
         Ok(())
     }
 
@@ -126,6 +135,9 @@ impl LedgerState {
         if let Some(item) = self.items.get_mut(serial) {
             item.retired = true;
         }
+        self.events.push(Event::BarReleased {
+            serial: serial.into(),
+        });
         Ok(())
     }
 
@@ -330,8 +342,13 @@ impl LedgerState {
                     action: "release_item".into(),
                     detail,
                 });
+                self.events.push(Event::BarReleased { serial });
             }
         }
+        self.events.push(Event::MappingVersion {
+            sequence: mapping.sequence,
+            hash: published_hash(bytes),
+        });
         self.mapping.set(MappingRecord {
             sequence: mapping.sequence,
             hash: published_hash(bytes),
@@ -491,8 +508,25 @@ impl LedgerState {
             self.balances.insert((account, asset), balance);
         }
         for (id, supply) in plan.supply {
+            let issuer = self.allocated_issuers.get(&id).map(|(issuer, _)| *issuer);
             if let Some(asset) = self.assets.get_mut(&id) {
+                let before = asset.issued;
                 asset.issued = supply;
+                if supply > before
+                    && let Some(to) = issuer
+                {
+                    self.events.push(Event::Mint {
+                        asset: id,
+                        to,
+                        amount: supply.saturating_sub(before),
+                    });
+                } else if supply < before {
+                    self.events.push(Event::Burn {
+                        asset: id,
+                        from: AccountId::REDEMPTION,
+                        amount: before.saturating_sub(supply),
+                    });
+                }
             }
         }
         for id in plan.completed {

@@ -23,7 +23,7 @@ use crate::ledger::draft::{Draft, PostedDraftError, check_posted_draft};
 use crate::ledger::state_tree::StateKey;
 use crate::ledger::{LedgerError, code_name};
 use crate::mempool::{Mempool, MempoolError};
-use crate::store::{MappingVersion, Publication};
+use crate::store::{MappingVersion, Publication, StoredBlock};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -370,19 +370,37 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
+/// The committed block holding `txid`, with the transaction's index in it.
+async fn block_of(
+    state: &ApiState,
+    txid: Hash32,
+) -> Result<Option<(u64, usize, StoredBlock)>, HttpResponse> {
+    read(state, move |c| {
+        let Some((height, index)) = c.store().find_transaction(&txid)? else {
+            return Ok(None);
+        };
+        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        Ok(c.store().block(height)?.map(|b| (height, index, b)))
+    })
+    .await
+}
+
+/// The Merkle inclusion proof of leaf `index` among `leaves`, as JSON with the leaf in hex.
+// An error here is the finished response, so its size does not matter.
+#[allow(clippy::result_large_err)]
+fn inclusion_json(leaves: &[Vec<u8>], index: usize) -> Result<(Value, Value), HttpResponse> {
+    let proof = InclusionProof::build(leaves, index)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e))?;
+    let leaf = leaves.get(index).map(hex::encode).unwrap_or_default();
+    Ok((json!(leaf), json!(proof)))
+}
+
 async fn transaction_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let txid: Hash32 = match parse("txid", &path) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let found = read(&state, move |c| {
-        let Some((height, index)) = c.store().find_transaction(&txid)? else {
-            return Ok(None);
-        };
-        Ok(c.store().block(height)?.map(|b| (height, index, b)))
-    })
-    .await;
-    match found {
+    match block_of(&state, txid).await {
         Err(r) => r,
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -391,17 +409,70 @@ async fn transaction_proof(state: web::Data<ApiState>, path: web::Path<String>) 
         ),
         Ok(Some((height, index, block))) => {
             let leaves: Vec<Vec<u8>> = block.transactions.iter().map(Encode::to_bytes).collect();
-            match usize::try_from(index).map_err(|e| e.to_string()).and_then(|i| InclusionProof::build(&leaves, i).map_err(|e| e.to_string())) {
-                Ok(proof) => HttpResponse::Ok().json(json!({
+            match inclusion_json(&leaves, index) {
+                Err(r) => r,
+                Ok((leaf, proof)) => HttpResponse::Ok().json(json!({
                     "txid": txid,
                     "height": height,
                     "transactions_root": block.header.transactions_root,
-                    "leaf": hex::encode(leaves.get(usize::try_from(index).unwrap_or(usize::MAX)).cloned().unwrap_or_default()),
+                    "leaf": leaf,
                     "proof": proof,
                 })),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e),
             }
         }
+    }
+}
+
+/// A transaction's receipt (code, name, message, events) with its inclusion proof under the
+/// block's receipts root.
+async fn transaction_receipt(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let txid: Hash32 = match parse("txid", &path) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match block_of(&state, txid).await {
+        Err(r) => r,
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_transaction",
+            format!("transaction {txid} is not in a block"),
+        ),
+        Ok(Some((height, index, block))) => {
+            let leaves: Vec<Vec<u8>> = block.receipts.iter().map(Encode::to_bytes).collect();
+            match inclusion_json(&leaves, index) {
+                Err(r) => r,
+                Ok((leaf, proof)) => HttpResponse::Ok().json(json!({
+                    "txid": txid,
+                    "height": height,
+                    "index": index,
+                    "receipts_root": block.header.receipts_root,
+                    "receipt": block.receipts.get(index),
+                    "leaf": leaf,
+                    "proof": proof,
+                })),
+            }
+        }
+    }
+}
+
+/// Every receipt of a block, in transaction order.
+async fn block_receipts(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let height: u64 = match parse("height", &path) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match read(&state, move |c| c.store().block(height).map_err(Into::into)).await {
+        Err(r) => r,
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_block",
+            format!("no block at height {height}"),
+        ),
+        Ok(Some(block)) => HttpResponse::Ok().json(json!({
+            "height": height,
+            "receipts_root": block.header.receipts_root,
+            "receipts": block.receipts,
+        })),
     }
 }
 
@@ -1138,6 +1209,8 @@ pub fn openapi_document() -> Value {
             } },
             "/v1/transactions/{txid}": get("Status: pending, committed at a height, or rejected with its reason code"),
             "/v1/transactions/{txid}/proof": get("Merkle inclusion proof of the transaction under its block's transactions root"),
+            "/v1/transactions/{txid}/receipt": get("The transaction's receipt (code, code name, message, events) with its inclusion proof under the block's receipts root"),
+            "/v1/blocks/{height}/receipts": get("Every receipt of a block, in transaction order"),
             "/v1/accounts/{account}": get("An account: key, roles, KYC state, asset holder"),
             "/v1/accounts/{account}/balances": get("Balances of an account"),
             "/v1/assets": get("Every asset with supply and maximum"),
@@ -1248,6 +1321,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/mempool/relay").route(web::post().to(relay)))
         .service(resource("/v1/transactions/{txid}").route(web::get().to(transaction)))
         .service(resource("/v1/transactions/{txid}/proof").route(web::get().to(transaction_proof)))
+        .service(
+            resource("/v1/transactions/{txid}/receipt").route(web::get().to(transaction_receipt)),
+        )
+        .service(resource("/v1/blocks/{height}/receipts").route(web::get().to(block_receipts)))
         .service(resource("/v1/accounts/{account}").route(web::get().to(account)))
         .service(resource("/v1/accounts/{account}/balances").route(web::get().to(balances)))
         .service(resource("/v1/assets").route(web::get().to(assets)))

@@ -868,3 +868,143 @@ fn every_error_code_has_its_name() {
     );
     assert_eq!(code_name(48), "unknown_code");
 }
+
+/// Each receipt names its code and says what the transaction did (issue 15 item 2): mint,
+/// transfer, settlement per asset holder, bar registered and moved; a refused one carries its
+/// code name and message and no events.
+#[test]
+fn receipts_name_their_code_and_record_what_the_transaction_did() {
+    use lightclient::header::Event;
+    let mut w = World::new();
+    let alice = w.holder(30, BANK_A);
+    let bob = w.holder(31, BANK_B);
+    for bank in [BANK_A, BANK_B] {
+        w.run(
+            SETTLEMENT,
+            Operation::Deposit {
+                asset_holder: id(bank),
+                asset: usdx(),
+                amount: 1_000,
+            },
+        )
+        .unwrap();
+    }
+    let tx = w.signed(
+        BANK_A,
+        Operation::Issue {
+            to: alice,
+            asset: usdx(),
+            amount: 300,
+        },
+        10,
+    );
+    let receipt = w.apply(&tx).receipt;
+    assert_eq!(
+        (
+            receipt.code,
+            receipt.code_name.as_str(),
+            receipt.message.as_str()
+        ),
+        (0, "applied", "")
+    );
+    assert_eq!(
+        receipt.events,
+        vec![Event::Mint {
+            asset: usdx(),
+            to: alice,
+            amount: 300
+        }]
+    );
+
+    let tx = w.signed(
+        30,
+        Operation::Transfer {
+            to: bob,
+            asset: usdx(),
+            amount: 120,
+            expected_fee: 0,
+        },
+        10,
+    );
+    assert_eq!(
+        w.apply(&tx).receipt.events,
+        vec![Event::Transfer {
+            asset: usdx(),
+            from: alice,
+            to: bob,
+            amount: 120
+        }]
+    );
+
+    // Refused: more than alice holds. The receipt names why, and records nothing done.
+    let tx = w.signed(
+        30,
+        Operation::Transfer {
+            to: bob,
+            asset: usdx(),
+            amount: 1_000_000,
+            expected_fee: 0,
+        },
+        10,
+    );
+    let outcome = w.apply(&tx);
+    let error = outcome.error.unwrap();
+    assert_eq!(outcome.receipt.code, error.code());
+    assert_eq!(
+        outcome.receipt.code_name,
+        appliance::ledger::code_name(error.code())
+    );
+    assert_eq!(outcome.receipt.message, error.to_string());
+    assert!(outcome.receipt.events.is_empty());
+
+    let tx = w.signed(SETTLEMENT, Operation::RunSettlement { asset: usdx() }, 10);
+    assert_eq!(
+        w.apply(&tx).receipt.events,
+        vec![
+            Event::Settlement {
+                asset: usdx(),
+                asset_holder: id(BANK_A).min(id(BANK_B)),
+                amount: if id(BANK_A) < id(BANK_B) { -120 } else { 120 },
+            },
+            Event::Settlement {
+                asset: usdx(),
+                asset_holder: id(BANK_A).max(id(BANK_B)),
+                amount: if id(BANK_A) < id(BANK_B) { 120 } else { -120 },
+            },
+        ]
+    );
+
+    let tx = w.signed(
+        VAULT,
+        Operation::RegisterItem {
+            serial: "AB-9".into(),
+            refiner: "Valcambi".into(),
+            mass: 1_000,
+            fineness: 9999,
+            location: "London vault 1".into(),
+        },
+        10,
+    );
+    assert_eq!(
+        w.apply(&tx).receipt.events,
+        vec![Event::BarRegistered {
+            serial: "AB-9".into(),
+            location: "London vault 1".into()
+        }]
+    );
+    let tx = w.signed(
+        VAULT,
+        Operation::MoveItem {
+            serial: "AB-9".into(),
+            location: "Zurich vault 2".into(),
+        },
+        10,
+    );
+    assert_eq!(
+        w.apply(&tx).receipt.events,
+        vec![Event::BarMoved {
+            serial: "AB-9".into(),
+            location: "Zurich vault 2".into()
+        }]
+    );
+}

@@ -727,3 +727,38 @@ mod backing {
         );
     }
 }
+
+/// A signed mapping update's receipt: the mint of the new asset to its issuer and the mapping
+/// version now in force.
+#[test]
+fn a_mapping_update_receipt_records_the_mint_and_the_mapping_version() {
+    use lightclient::header::Event;
+    let mut w = World::new();
+    let asset = issuance(&mut w, false);
+    let mapping = signed_mapping(
+        1,
+        vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-2")],
+        &[0, 2],
+    );
+    let tx = w.signed(
+        BANK_A,
+        Operation::UpdateMapping {
+            mapping: mapping.clone(),
+        },
+        10,
+    );
+    assert_eq!(
+        w.apply(&tx).receipt.events,
+        vec![
+            Event::Mint {
+                asset,
+                to: id(ISSUANCE),
+                amount: 412_500
+            },
+            Event::MappingVersion {
+                sequence: 1,
+                hash: lightclient::mapping::published_hash(&mapping)
+            },
+        ]
+    );
+}

@@ -462,7 +462,13 @@ proptest! {
         prop_assert_eq!(CommitCertificate::from_bytes(&cert.to_bytes()), Ok(cert));
         let proof = InclusionProof { leaf_index, tree_size, path };
         prop_assert_eq!(InclusionProof::from_bytes(&proof.to_bytes()), Ok(proof));
-        let receipt = Receipt { txid: block, code };
+        let receipt = Receipt {
+            txid: block, code, code_name: format!("code_{code}"), message: "m".repeat(usize::from(nil)),
+            events: vec![
+                lightclient::Event::Settlement { asset: AssetId(block.0), asset_holder: AccountId([2; 20]), amount: -i128::from(code) },
+                lightclient::Event::MappingVersion { sequence: height, hash: block },
+            ],
+        };
         prop_assert_eq!(Receipt::from_bytes(&receipt.to_bytes()), Ok(receipt));
         let vote = Vote { chain_id: chain(), height, round, kind: VoteKind::Prevote, block_hash: (!nil).then_some(block), validator: lightclient::ValidatorAddress([1; 20]) };
         prop_assert_eq!(Vote::from_bytes(&vote.to_bytes()), Ok(vote));

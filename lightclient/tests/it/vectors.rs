@@ -211,6 +211,106 @@ fn merkle_roots_and_inclusion_proofs() {
 }
 
 #[test]
+fn receipts_with_every_kind_of_event_and_their_root() {
+    use lightclient::header::{Event, Receipt};
+    use lightclient::keys::{AccountId, AssetId};
+    let (asset, alice, bob) = (AssetId([7; 32]), AccountId([1; 20]), AccountId([2; 20]));
+    let receipts = vec![
+        Receipt {
+            txid: sha256(b"transfer"),
+            code: 0,
+            code_name: "applied".into(),
+            message: String::new(),
+            events: vec![
+                Event::Transfer {
+                    asset,
+                    from: alice,
+                    to: bob,
+                    amount: 120,
+                },
+                Event::FeeCharged {
+                    asset,
+                    payer: alice,
+                    collector: bob,
+                    amount: 2,
+                },
+            ],
+        },
+        Receipt {
+            txid: sha256(b"refused"),
+            code: 24,
+            code_name: "insufficient_balance".into(),
+            message: "not enough".into(),
+            events: vec![],
+        },
+        Receipt {
+            txid: sha256(b"everything else"),
+            code: 0,
+            code_name: "applied".into(),
+            message: String::new(),
+            events: vec![
+                Event::Mint {
+                    asset,
+                    to: alice,
+                    amount: 1_000,
+                },
+                Event::Burn {
+                    asset,
+                    from: bob,
+                    amount: 5,
+                },
+                Event::Settlement {
+                    asset,
+                    asset_holder: alice,
+                    amount: -120,
+                },
+                Event::BarRegistered {
+                    serial: "AB-1".into(),
+                    location: "London vault 1".into(),
+                },
+                Event::BarMoved {
+                    serial: "AB-1".into(),
+                    location: "Zurich vault 2".into(),
+                },
+                Event::BarReleased {
+                    serial: "AB-1".into(),
+                },
+                Event::MappingVersion {
+                    sequence: 3,
+                    hash: sha256(b"mapping"),
+                },
+                Event::ValidatorSetChanged {
+                    hash: sha256(b"set"),
+                    effective_height: 100,
+                },
+            ],
+        },
+    ];
+    let encodings: Vec<Vec<u8>> = receipts.iter().map(Encode::to_bytes).collect();
+    let built = json!({
+        "description": "receipt v2: 0x02 || txid || code u32 || code name || message || events (u32 count; each a tag byte 1-10 then its fields; i128 as 16 bytes two's complement big-endian); receipts root = RFC 9162 Merkle root of the encodings",
+        "receipts": receipts,
+        "encodings": encodings.iter().map(hex::encode).collect::<Vec<_>>(),
+        "receipts_root": root(&encodings),
+    });
+    let file = check_or_update("receipts.json", &built);
+    let mut leaves = Vec::new();
+    for (json, encoding) in file["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(file["encodings"].as_array().unwrap())
+    {
+        let bytes = hex_of(encoding);
+        let decoded = Receipt::from_bytes(&bytes).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), *json);
+        assert_eq!(decoded.to_bytes(), bytes);
+        leaves.push(bytes);
+    }
+    assert_eq!(root(&leaves), hash_of(&file["receipts_root"]));
+}
+
+#[test]
 fn genesis_hash() {
     let genesis = crate::genesis::genesis();
     let canonical = String::from_utf8(genesis.canonical_bytes().unwrap()).unwrap();
