@@ -15,6 +15,8 @@
 //! - `lightclient balance ACCOUNT [ASSET] --node URL` verifies a balance (every balance the node
 //!   lists, without ASSET) by its state proof against the state root of a header this client
 //!   verified at the proof's height.
+//! - `lightclient bars --holder ACCOUNT --node URL` shows the bars behind a holder's tokens, pro
+//!   rata from the signed mapping, every figure proven at one verified height.
 //! - `lightclient tx TXID --node URL` verifies a transaction's inclusion and its receipt (code,
 //!   message, events) under a header this client verified.
 //! - `lightclient backing [ASSET] --node URL` verifies that every token is backed: by the signed
@@ -123,6 +125,19 @@ enum Command {
         /// proven).
         asset: Option<String>,
         /// The node serving the proof (and the blocks).
+        #[arg(long)]
+        node: String,
+        /// Other nodes that must serve the same block.
+        #[arg(long)]
+        witness: Vec<String>,
+    },
+    /// Verify the bars behind a holder's tokens: for each allocated asset of the signed mapping in
+    /// force, the holder's proven balance as a pro-rata share of each bar allocated to it.
+    Bars {
+        /// The holder's account id (40 hex digits).
+        #[arg(long)]
+        holder: String,
+        /// The node serving the proofs (and the blocks).
         #[arg(long)]
         node: String,
         /// Other nodes that must serve the same block.
@@ -281,6 +296,11 @@ fn main() -> ExitCode {
             node,
             witness,
         } => transaction(&cli, txid, node, witness),
+        Command::Bars {
+            holder,
+            node,
+            witness,
+        } => bars(&cli, holder, node, witness),
     };
     match outcome {
         Ok(report) => {
@@ -1074,5 +1094,96 @@ fn transaction(cli: &Cli, txid: &str, node: &str, witnesses: &[String]) -> Resul
         "height": height,
         "index": included.proof.leaf_index,
         "receipt": receipt,
+    }))
+}
+
+fn bars(cli: &Cli, holder: &str, node: &str, witnesses: &[String]) -> Result<Value, Failure> {
+    use lightclient::backing::{bars_of, verify_mapping};
+    use lightclient::state::{AssetEntry, BalanceEntry, StateKey};
+    let holder: lightclient::keys::AccountId = holder
+        .parse()
+        .map_err(|e| usage(format!("holder {holder:?}: {e}")))?;
+    let genesis_path = FileStore::genesis_path(&cli.home);
+    let genesis = Genesis::from_json(&read(&genesis_path)?)
+        .map_err(|e| usage(format!("{}: {e}", genesis_path.display())))?;
+    // One height for everything: the mapping entry's proof names it.
+    let (height, _) = fetch_proof(node, "/v1/proofs/mapping", &StateKey::Mapping)?;
+    let (_, verified) = sync(cli, node, witnesses, Some(height))?;
+    let header = &verified.block.header;
+    let bytes = get(node, &format!("/v1/mappings/hash:{}", header.mapping_hash))?;
+    let (mapping, signers) =
+        verify_mapping(&genesis, header, &bytes).map_err(|e| check(e.check(), e))?;
+    let proven_at = |path: String, key: &StateKey| -> Result<Option<Vec<u8>>, Failure> {
+        let (at, entry) = fetch_proof(node, &format!("{path}?height={height}"), key)?;
+        if at != height {
+            return Err(check(
+                "proof height",
+                format!("asked for height {height}, the node proved {at}"),
+            ));
+        }
+        entry
+            .proof
+            .verify(&header.state_root, key, entry.value.as_deref())
+            .map_err(|e| check(e.check(), e))?;
+        Ok(entry.value)
+    };
+    let mut assets = Vec::new();
+    for asset in mapping.totals().keys() {
+        let balance = proven_at(
+            format!("/v1/proofs/balance/{holder}/{asset}"),
+            &StateKey::Balance(holder, *asset),
+        )?
+        .map(|v| BalanceEntry::from_value(&v))
+        .transpose()
+        .map_err(|e| check("proof value", e))?
+        .unwrap_or_default();
+        let holding = balance
+            .available
+            .checked_add(balance.locked)
+            .ok_or_else(|| check("proof value", "the balance overflows"))?;
+        if holding == 0 {
+            continue;
+        }
+        let entry = proven_at(
+            format!("/v1/proofs/asset/{asset}"),
+            &StateKey::Asset(*asset),
+        )?
+        .ok_or_else(|| check("asset", format!("asset {asset} is proven absent")))
+        .and_then(|v| AssetEntry::from_value(&v).map_err(|e| check("proof value", e)))?;
+        let shares =
+            bars_of(&mapping, asset, holding, entry.issued).map_err(|e| check(e.check(), e))?;
+        if !cli.json {
+            println!(
+                "{} ({asset}): {holding} of {} in supply at verified block {height}, backed by:",
+                entry.code, entry.issued
+            );
+            for bar in &shares {
+                println!(
+                    "  bar {} ({}, {}): {} of the {} the mapping allocates",
+                    bar.serial, bar.refiner, bar.location, bar.share, bar.allocated
+                );
+            }
+        }
+        assets.push(json!({
+            "asset": asset, "code": entry.code, "holding": holding.to_string(),
+            "supply": entry.issued.to_string(), "bars": shares,
+        }));
+    }
+    if !cli.json {
+        println!(
+            "mapping {} at verified block {height}: {}",
+            mapping.sequence,
+            match signers {
+                Some(n) => format!("signed by {n} controllers of the genesis policy"),
+                None => "the genesis mapping".into(),
+            }
+        );
+        if assets.is_empty() {
+            println!("{holder} holds no tokens of an allocated asset");
+        }
+    }
+    Ok(json!({
+        "verified": true, "holder": holder, "height": height,
+        "mapping_sequence": mapping.sequence, "assets": assets,
     }))
 }

@@ -162,6 +162,85 @@ impl BackingError {
     }
 }
 
+/// Checks that `mapping` is the mapping in force at the verified `header`: its bytes hash to the
+/// header's mapping hash, and it carries n-of-m controller signatures under the genesis policy
+/// (or is byte for byte the unsigned genesis mapping, `None` signers).
+pub fn verify_mapping(
+    genesis: &Genesis,
+    header: &BlockHeader,
+    mapping: &[u8],
+) -> Result<(Mapping, Option<usize>), BackingError> {
+    let found = published_hash(mapping);
+    if found != header.mapping_hash {
+        return Err(BackingError::MappingHash {
+            expected: header.mapping_hash,
+            found,
+        });
+    }
+    let policy = &genesis.controllers;
+    let initial = genesis
+        .initial_mapping()
+        .and_then(|m| m.to_json_bytes())
+        .map_err(BackingError::MappingSignatures)?;
+    if mapping == initial.as_slice() {
+        let parsed =
+            Mapping::parse(mapping, policy.precision).map_err(BackingError::MappingSignatures)?;
+        return Ok((parsed, None));
+    }
+    let (parsed, signers) = policy
+        .parse_and_verify(mapping, &genesis.chain_id, None)
+        .map_err(BackingError::MappingSignatures)?;
+    Ok((parsed, Some(signers.len())))
+}
+
+/// A holder's pro-rata share of one bar.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BarShare {
+    /// The bar's serial (the mapping's `vref`).
+    pub serial: String,
+    /// Its refiner.
+    pub refiner: String,
+    /// Its vault location.
+    pub location: String,
+    /// What the mapping allocates of it to the asset, base units.
+    #[serde(with = "crate::amount::u128_string")]
+    pub allocated: u128,
+    /// The holder's share: `allocated × holding ÷ supply`, rounded down.
+    #[serde(with = "crate::amount::u128_string")]
+    pub share: u128,
+}
+
+/// The bars behind `holding` tokens of `asset` (of `supply` in all), pro rata from the
+/// mapping's allocations; empty when the supply is zero. Each share is rounded down, so the
+/// shares add up to at most the holding.
+pub fn bars_of(
+    mapping: &Mapping,
+    asset: &AssetId,
+    holding: u128,
+    supply: u128,
+) -> Result<Vec<BarShare>, BackingError> {
+    if supply == 0 {
+        return Ok(Vec::new());
+    }
+    mapping
+        .amounts()
+        .filter(|(entry, _)| entry.assetid == *asset)
+        .map(|(entry, allocated)| {
+            let share = allocated
+                .checked_mul(holding)
+                .and_then(|product| product.checked_div(supply))
+                .ok_or(BackingError::Overflow)?;
+            Ok(BarShare {
+                serial: entry.vref.clone(),
+                refiner: entry.refiner.clone(),
+                location: entry.location.clone(),
+                allocated,
+                share,
+            })
+        })
+        .collect()
+}
+
 fn proven(
     header: &BlockHeader,
     key: &StateKey,
@@ -207,28 +286,7 @@ pub fn verify_backing(
     };
     match (entry.backing, evidence) {
         (BackingKind::AllocatedPhysical, BackingEvidence::Allocated { mapping }) => {
-            let found = published_hash(mapping);
-            if found != header.mapping_hash {
-                return Err(BackingError::MappingHash {
-                    expected: header.mapping_hash,
-                    found,
-                });
-            }
-            let policy = &genesis.controllers;
-            let initial = genesis
-                .initial_mapping()
-                .and_then(|m| m.to_json_bytes())
-                .map_err(BackingError::MappingSignatures)?;
-            let (parsed, signers) = if *mapping == initial {
-                let parsed = Mapping::parse(mapping, policy.precision)
-                    .map_err(BackingError::MappingSignatures)?;
-                (parsed, None)
-            } else {
-                let (parsed, signers) = policy
-                    .parse_and_verify(mapping, &genesis.chain_id, None)
-                    .map_err(BackingError::MappingSignatures)?;
-                (parsed, Some(signers.len()))
-            };
+            let (parsed, signers) = verify_mapping(genesis, header, mapping)?;
             let mapped = parsed.totals().get(asset).copied().unwrap_or(0);
             if mapped != supply {
                 return Err(BackingError::Unbacked {

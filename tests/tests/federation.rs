@@ -858,4 +858,16 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
         "{text}"
     );
     assert!(text.contains("backing of USDX"), "{text}");
+    // The bars behind alice's tokens, pro rata, every figure proven at one verified height.
+    let (code, text) = lightclient(&["bars", "--holder", &holder.to_string(), "--node", &node(2)]);
+    assert_eq!(code, Some(0), "{text}");
+    for line in [
+        format!("XAU ({xau}): 50000 of 412500 in supply at verified block"),
+        // 400000 × 50000 ÷ 412500 and 12500 × 50000 ÷ 412500, rounded down.
+        "bar AB-1 (Valcambi, London vault 1): 48484 of the 400000 the mapping allocates".into(),
+        "bar AB-3 (Valcambi, London vault 1): 1515 of the 12500 the mapping allocates".into(),
+        "signed by 2 controllers of the genesis policy".into(),
+    ] {
+        assert!(text.contains(&line), "{line}: {text}");
+    }
 }

@@ -642,6 +642,40 @@ mod backing {
         assert_eq!(err.check(), "backing kind", "{err}");
     }
 
+    /// A holder's share of each bar is `allocated × holding ÷ supply`, rounded down, so the
+    /// shares never add up to more than the holding; no supply, no bars.
+    #[test]
+    fn a_holders_bars_are_pro_rata_and_rounded_down() {
+        use lightclient::backing::bars_of;
+        let asset = AssetId([9; 32]);
+        let bytes = signed_mapping(
+            1,
+            vec![entry(asset, "400", "AB-1"), entry(asset, "12.5", "AB-3")],
+            &[0, 2],
+        );
+        let mapping = lightclient::mapping::Mapping::parse(&bytes, 3).unwrap();
+        let shares = bars_of(&mapping, &asset, 50_000, 412_500).unwrap();
+        let figures: Vec<(&str, u128, u128)> = shares
+            .iter()
+            .map(|b| (b.serial.as_str(), b.allocated, b.share))
+            .collect();
+        assert_eq!(
+            figures,
+            vec![("AB-1", 400_000, 48_484), ("AB-3", 12_500, 1_515)]
+        );
+        assert!(shares.iter().map(|b| b.share).sum::<u128>() <= 50_000);
+        // All of the supply: every bar whole.
+        let whole = bars_of(&mapping, &asset, 412_500, 412_500).unwrap();
+        assert_eq!(whole[0].share, 400_000);
+        assert_eq!(whole[1].share, 12_500);
+        assert!(bars_of(&mapping, &asset, 1, 0).unwrap().is_empty());
+        assert!(
+            bars_of(&mapping, &AssetId([1; 32]), 5, 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     #[test]
     fn allocated_supply_is_proven_equal_to_the_signed_mapping() {
         let mut w = World::new();
