@@ -187,6 +187,56 @@ fn the_command_line_verifies_the_federation_and_names_what_a_lying_node_fails() 
     );
     assert!(text.contains("trusted (confirmed by a witness)"), "{text}");
 
+    // Trust from a checkpoint instead of genesis: the block at height 5 by its hash (from a
+    // source the user trusts), fetched from a node; the wrong hash is refused by name.
+    let checkpointed = fed.dir.path().join("light-checkpoint");
+    let checkpoint = format!("5:{hash}");
+    let (out, text) = run(
+        &checkpointed,
+        &[
+            "init",
+            "--genesis",
+            genesis,
+            "--checkpoint",
+            &checkpoint,
+            "--node",
+            &node(3),
+        ],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("at height 5 (block {hash})")),
+        "{text}"
+    );
+    let (out, text) = run(
+        &checkpointed,
+        &["sync", "--node", &node(1), "--witness", &node(2)],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("trusted (confirmed by a witness)"), "{text}");
+    let wrong = format!("5:{}", fed.nodes[0].header(4).unwrap().hash());
+    let (out, text) = run(
+        &fed.dir.path().join("light-wrong-checkpoint"),
+        &[
+            "init",
+            "--genesis",
+            genesis,
+            "--checkpoint",
+            &wrong,
+            "--node",
+            &node(3),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED ("), "{text}");
+    assert!(
+        !fed.dir
+            .path()
+            .join("light-wrong-checkpoint/trust-root.json")
+            .exists(),
+        "a refused checkpoint leaves no trust root behind"
+    );
+
     // A node that cannot be reached is a network error (exit 2), not a failed check.
     let (out, text) = run(&fresh, &["sync", "--node", &url(free_port())]);
     assert_eq!(out.status.code(), Some(2), "{text}");
