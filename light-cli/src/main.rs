@@ -229,6 +229,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The genesis file `init` kept in the home (for the controller policy).
+fn home_genesis(cli: &Cli) -> Result<Genesis, Failure> {
+    let path = FileStore::genesis_path(&cli.home);
+    Genesis::from_json(&read(&path)?).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
@@ -608,16 +614,8 @@ fn mapping(
     witnesses: &[String],
     ipfs: Option<&str>,
 ) -> Result<Value, Failure> {
-    let genesis_path = FileStore::genesis_path(&cli.home);
-    let genesis = Genesis::from_json(&read(&genesis_path)?)
-        .map_err(|e| usage(format!("{}: {e}", genesis_path.display())))?;
-    let provider = HttpProvider::new(node).map_err(usage)?;
-    let fetch = |path: &str| {
-        provider.get(path).map_err(|e| match e {
-            Fetch::NotFound(m) => usage(m),
-            Fetch::Failed(error) => usage(error),
-        })
-    };
+    let genesis = home_genesis(cli)?;
+    let fetch = |path: &str| get(node, path);
     // The header that commits to the mapping is one this client verifies itself; a new
     // mapping adopted between the two reads is caught by the hash check and read again.
     let mut mismatch = String::new();
@@ -640,19 +638,10 @@ fn mapping(
     }
     let (verified, answer, bytes) = found.ok_or_else(|| check("mapping_hash", mismatch))?;
     let height = verified.block.height();
-    let initial = genesis
-        .initial_mapping()
-        .and_then(|m| m.to_json_bytes())
-        .map_err(|e| usage(e.to_string()))?;
     let policy = &genesis.controllers;
-    let signers = if bytes == initial {
-        None
-    } else {
-        let (_, signers) = policy
-            .parse_and_verify(&bytes, &genesis.chain_id, None)
-            .map_err(|e| check("mapping_signatures", e))?;
-        Some(signers)
-    };
+    let (_, signers) =
+        lightclient::backing::verify_mapping(&genesis, &verified.block.header, &bytes)
+            .map_err(|e| check(e.check(), e))?;
     let cid = lightclient::cid::cid_v0(&bytes);
     if cid != answer.cid {
         return Err(check(
@@ -678,7 +667,7 @@ fn mapping(
         match &signers {
             Some(signers) => println!(
                 "controller signatures: OK, {} of the genesis policy's {} controllers signed ({} required)",
-                signers.len(),
+                signers,
                 policy.public_keys.len(),
                 policy.threshold
             ),
@@ -694,7 +683,7 @@ fn mapping(
         "height": height,
         "sequence": answer.sequence,
         "mapping_hash": verified.block.header.mapping_hash,
-        "signers": signers.map(|s| s.len()),
+        "signers": signers,
         "cid": cid,
         "ipfs_checked": ipfs.is_some(),
     }))
@@ -889,9 +878,7 @@ fn backing(
     use lightclient::backing::{BackingEvidence, verify_backing};
     use lightclient::state::{AssetEntry, StateKey};
     use lightclient::tx::BackingKind;
-    let genesis_path = FileStore::genesis_path(&cli.home);
-    let genesis = Genesis::from_json(&read(&genesis_path)?)
-        .map_err(|e| usage(format!("{}: {e}", genesis_path.display())))?;
+    let genesis = home_genesis(cli)?;
     let assets = match asset {
         Some(asset) => vec![parse_asset(asset)],
         None => {
@@ -1103,9 +1090,7 @@ fn bars(cli: &Cli, holder: &str, node: &str, witnesses: &[String]) -> Result<Val
     let holder: lightclient::keys::AccountId = holder
         .parse()
         .map_err(|e| usage(format!("holder {holder:?}: {e}")))?;
-    let genesis_path = FileStore::genesis_path(&cli.home);
-    let genesis = Genesis::from_json(&read(&genesis_path)?)
-        .map_err(|e| usage(format!("{}: {e}", genesis_path.display())))?;
+    let genesis = home_genesis(cli)?;
     // One height for everything: the mapping entry's proof names it.
     let (height, _) = fetch_proof(node, "/v1/proofs/mapping", &StateKey::Mapping)?;
     let (_, verified) = sync(cli, node, witnesses, Some(height))?;
