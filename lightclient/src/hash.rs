@@ -32,6 +32,8 @@ pub mod tags {
     pub const RECEIPT: &str = "ABT/receipt/v1";
     /// A validator's binding of its network (libp2p) identity to its consensus key.
     pub const PEER_PROOF: &str = "ABT/peer-proof/v1";
+    /// A current validator's approval of a validator-set change (ADR 0016).
+    pub const VALIDATOR_SET_CHANGE: &str = "ABT/validator-set-change/v1";
 }
 
 /// A 32-byte hash. Displayed and serialised as 64 lowercase hex characters in the byte order it was

@@ -2,7 +2,7 @@
 
 use crate::encoding::{Decode, DecodeError, Encode, Reader};
 use crate::hash::{Hash32, tagged_hash, tags};
-use crate::keys::{PublicKey, ValidatorAddress};
+use crate::keys::{PublicKey, Signature, ValidatorAddress};
 
 /// One consensus validator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -160,5 +160,104 @@ impl serde::Serialize for ValidatorSet {
 impl<'de> serde::Deserialize<'de> for ValidatorSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         ValidatorSet::new(Vec::<Validator>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One current validator's approval of a validator-set change, signed in its HSM (ADR 0016).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetApproval {
+    /// The approving validator.
+    pub validator: ValidatorAddress,
+    /// Its signature over [`set_change_digest`].
+    pub signature: Signature,
+}
+
+crate::encoding::struct_codec!(SetApproval {
+    validator,
+    signature
+});
+
+/// What current validators sign to approve `next` taking over from `current` at
+/// `effective_height` on this chain (ADR 0016). Naming the current set makes an approval
+/// single-use: after any change it no longer matches.
+pub fn set_change_digest(
+    chain_id: &crate::header::ChainId,
+    genesis_hash: &Hash32,
+    current: &ValidatorSet,
+    next: &ValidatorSet,
+    effective_height: u64,
+) -> Hash32 {
+    let mut bytes = Vec::new();
+    chain_id.encode(&mut bytes);
+    genesis_hash.encode(&mut bytes);
+    current.hash().encode(&mut bytes);
+    next.encode(&mut bytes);
+    effective_height.encode(&mut bytes);
+    tagged_hash(tags::VALIDATOR_SET_CHANGE, &bytes)
+}
+
+/// Why a validator-set change is not approved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetChangeError {
+    /// The new set is the current one.
+    #[error("the new validator set is the current one")]
+    Unchanged,
+    /// An approval from a key outside the current set.
+    #[error("approval by {0}, which is not a current validator")]
+    UnknownValidator(ValidatorAddress),
+    /// Two approvals from one validator.
+    #[error("validator {0} approved twice")]
+    RepeatedApproval(ValidatorAddress),
+    /// A signature that does not verify under the validator's key.
+    #[error("the approval of {0} does not verify")]
+    BadSignature(ValidatorAddress),
+    /// Not more than 2/3 of the current power approved.
+    #[error("approvals carry {approved} of {total} voting power; more than 2/3 is needed")]
+    Insufficient {
+        /// Power that approved.
+        approved: u64,
+        /// The current set's total power.
+        total: u64,
+    },
+}
+
+/// Checks that distinct current validators holding more than 2/3 of the current power approved
+/// `next` at `effective_height`; returns the approving power.
+pub fn verify_set_change(
+    chain_id: &crate::header::ChainId,
+    genesis_hash: &Hash32,
+    current: &ValidatorSet,
+    next: &ValidatorSet,
+    effective_height: u64,
+    approvals: &[SetApproval],
+) -> Result<u64, SetChangeError> {
+    if current == next {
+        return Err(SetChangeError::Unchanged);
+    }
+    let digest = set_change_digest(chain_id, genesis_hash, current, next, effective_height);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut approved = 0u64;
+    for approval in approvals {
+        let validator = current
+            .get(&approval.validator)
+            .ok_or(SetChangeError::UnknownValidator(approval.validator))?;
+        if !seen.insert(approval.validator) {
+            return Err(SetChangeError::RepeatedApproval(approval.validator));
+        }
+        validator
+            .public_key
+            .verify_digest(digest.as_bytes(), &approval.signature)
+            .map_err(|_| SetChangeError::BadSignature(approval.validator))?;
+        approved = approved.saturating_add(validator.voting_power);
+    }
+    if current.is_quorum(approved) {
+        Ok(approved)
+    } else {
+        Err(SetChangeError::Insufficient {
+            approved,
+            total: current.total_power(),
+        })
     }
 }

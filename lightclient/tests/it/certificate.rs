@@ -181,3 +181,123 @@ fn quorum_is_strictly_more_than_two_thirds_of_power() {
     assert!(!set.is_quorum(4));
     assert!(set.is_quorum(5));
 }
+
+/// ADR 0016: a validator-set change needs approvals, signed by current validators, carrying more
+/// than 2/3 of the current power; each approval is bound to the chain, the current set, the new
+/// set and the height it takes effect.
+mod set_change {
+    use lightclient::validator::{
+        SetApproval, SetChangeError, set_change_digest, verify_set_change,
+    };
+
+    use crate::common::*;
+
+    #[test]
+    fn three_of_four_current_validators_approve_a_fifth_and_fewer_do_not() {
+        let (keys, current) = set_of(&[1, 2, 3, 4]);
+        let (_, next) = set_of(&[1, 2, 3, 4, 5]);
+        let digest = set_change_digest(&chain(), &test_genesis_hash(), &current, &next, 100);
+        let approve = |i: usize| SetApproval {
+            validator: current.validators()[i].address(),
+            signature: sign(&keys[i], &digest),
+        };
+        let verify = |approvals: &[SetApproval]| {
+            verify_set_change(
+                &chain(),
+                &test_genesis_hash(),
+                &current,
+                &next,
+                100,
+                approvals,
+            )
+        };
+        assert_eq!(verify(&[approve(0), approve(2), approve(3)]), Ok(3));
+        assert_eq!(
+            verify(&[approve(0), approve(2)]),
+            Err(SetChangeError::Insufficient {
+                approved: 2,
+                total: 4
+            })
+        );
+        assert_eq!(
+            verify(&[approve(0), approve(0), approve(1)]),
+            Err(SetChangeError::RepeatedApproval(
+                current.validators()[0].address()
+            ))
+        );
+        // The fifth validator is not current: its approval does not count.
+        let (newcomer, _) = set_of(&[5]);
+        let outsider = SetApproval {
+            validator: next
+                .validators()
+                .iter()
+                .find(|v| current.get(&v.address()).is_none())
+                .unwrap()
+                .address(),
+            signature: sign(&newcomer[0], &digest),
+        };
+        assert!(matches!(
+            verify(&[approve(0), approve(1), outsider]),
+            Err(SetChangeError::UnknownValidator(_))
+        ));
+        // A signature under another key than the named validator's.
+        let forged = SetApproval {
+            validator: current.validators()[1].address(),
+            signature: sign(&keys[2], &digest),
+        };
+        assert_eq!(
+            verify(&[approve(0), approve(2), forged]),
+            Err(SetChangeError::BadSignature(
+                current.validators()[1].address()
+            ))
+        );
+    }
+
+    #[test]
+    fn an_approval_is_bound_to_the_height_the_sets_and_the_chain() {
+        let (keys, current) = set_of(&[1, 2, 3, 4]);
+        let (_, next) = set_of(&[1, 2, 3]);
+        let digest = set_change_digest(&chain(), &test_genesis_hash(), &current, &next, 100);
+        let approvals: Vec<SetApproval> = (0..3)
+            .map(|i| SetApproval {
+                validator: current.validators()[i].address(),
+                signature: sign(&keys[i], &digest),
+            })
+            .collect();
+        assert_eq!(
+            verify_set_change(
+                &chain(),
+                &test_genesis_hash(),
+                &current,
+                &next,
+                100,
+                &approvals
+            ),
+            Ok(3)
+        );
+        // Another height, another new set, or another chain: every signature fails.
+        let (_, other_next) = set_of(&[1, 2, 4]);
+        for (next, height, genesis) in [
+            (&next, 101, test_genesis_hash()),
+            (&other_next, 100, test_genesis_hash()),
+            (&next, 100, lightclient::Hash32([9; 32])),
+        ] {
+            assert!(matches!(
+                verify_set_change(&chain(), &genesis, &current, next, height, &approvals),
+                Err(SetChangeError::BadSignature(_))
+            ));
+        }
+        // The current set itself is no change.
+        assert_eq!(
+            verify_set_change(
+                &chain(),
+                &test_genesis_hash(),
+                &current,
+                &current,
+                100,
+                &approvals
+            ),
+            Err(SetChangeError::Unchanged)
+        );
+    }
+}
