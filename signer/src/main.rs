@@ -73,6 +73,21 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Validators' side of a validator-set change (ADR 0016): show the change, ask for
+    /// confirmation, sign the approval with this validator's HSM key and add it to the file.
+    ApproveValidators {
+        /// The change: `{"next": SET, "effective_height": H}`, with `"current": SET` when the set
+        /// in force is not the genesis set, and the `"approvals"` collected so far.
+        file: PathBuf,
+        /// The genesis file (chain id, genesis hash, and the genesis validator set).
+        #[arg(long)]
+        genesis: PathBuf,
+        #[command(flatten)]
+        hsm: HsmArgs,
+        /// Do not ask; for scripts that have reviewed the change by other means.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Verify a signed mapping with the light-client rules: n-of-m controllers of the genesis
     /// policy, chain, and a sequence above the current mapping's.
     Verify {
@@ -266,20 +281,79 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn confirm(proposal: &Mapping) -> anyhow::Result<()> {
-    let expected = format!("sign {}", proposal.sequence);
-    print!("Type \"{expected}\" to sign this proposal in the HSM: ");
+/// A validator-set change as the validators pass it around for approvals (ADR 0016).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetChangeFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current: Option<lightclient::validator::ValidatorSet>,
+    next: lightclient::validator::ValidatorSet,
+    effective_height: u64,
+    #[serde(default)]
+    approvals: Vec<lightclient::validator::SetApproval>,
+}
+
+/// What a set change does, for the operator to read before approving it.
+fn describe_set_change(
+    current: &lightclient::validator::ValidatorSet,
+    change: &SetChangeFile,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "validator-set change taking effect at height {}",
+        change.effective_height
+    );
+    for v in change.next.validators() {
+        match current.get(&v.address()) {
+            None => {
+                let _ = writeln!(out, "  + {} (power {})", v.public_key, v.voting_power);
+            }
+            Some(old) if old.voting_power != v.voting_power => {
+                let _ = writeln!(
+                    out,
+                    "  ~ {} power {} -> {}",
+                    v.public_key, old.voting_power, v.voting_power
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for v in current.validators() {
+        if change.next.get(&v.address()).is_none() {
+            let _ = writeln!(out, "  - {} (power {})", v.public_key, v.voting_power);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  {} -> {} validators, total power {} -> {}; {} approval(s) so far",
+        current.validators().len(),
+        change.next.validators().len(),
+        current.total_power(),
+        change.next.total_power(),
+        change.approvals.len()
+    );
+    out
+}
+
+fn confirm_text(expected: &str, what: &str) -> anyhow::Result<()> {
+    print!("Type \"{expected}\" to sign {what} in the HSM: ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer)? == 0 {
         bail!(
-            "no confirmation (standard input is closed); review the proposal and pass --yes to sign non-interactively"
+            "no confirmation (standard input is closed); review it and pass --yes to sign non-interactively"
         );
     }
     if answer.trim() != expected {
         bail!("not confirmed; nothing was signed");
     }
     Ok(())
+}
+
+fn confirm(proposal: &Mapping) -> anyhow::Result<()> {
+    confirm_text(&format!("sign {}", proposal.sequence), "this proposal")
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -342,6 +416,55 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_atomically(&file, &loaded.proposal.to_json_bytes()?)?;
             println!(
                 "signed by {key} (authkey {authkey}); signature added to {}",
+                file.display()
+            );
+        }
+        Command::ApproveValidators {
+            file,
+            genesis,
+            hsm,
+            yes,
+        } => {
+            let genesis = load_genesis(&genesis)?;
+            let genesis_hash = genesis.hash()?;
+            let mut change: SetChangeFile = serde_json::from_slice(&read(&file)?)
+                .with_context(|| format!("validator-set change {}", file.display()))?;
+            let current = change
+                .current
+                .clone()
+                .unwrap_or_else(|| genesis.validators.clone());
+            print!("{}", describe_set_change(&current, &change));
+            let signer = hsm.open().await?;
+            let key = signer.public_key();
+            let validator = key.validator_address();
+            if current.get(&validator).is_none() {
+                bail!(
+                    "key {key} ({:?}) is not in the validator set in force; its approval would not count",
+                    hsm.label
+                );
+            }
+            if !yes {
+                confirm_text(
+                    &format!("approve {}", change.effective_height),
+                    "this approval",
+                )?;
+            }
+            let digest = lightclient::validator::set_change_digest(
+                &genesis.chain_id,
+                &genesis_hash,
+                &current,
+                &change.next,
+                change.effective_height,
+            );
+            let signature = signer.sign_digest(digest.as_bytes()).await?;
+            change.approvals.retain(|a| a.validator != validator);
+            change.approvals.push(lightclient::validator::SetApproval {
+                validator,
+                signature,
+            });
+            write_atomically(&file, &serde_json::to_vec_pretty(&change)?)?;
+            println!(
+                "approved by {key} (validator {validator}); approval added to {}",
                 file.display()
             );
         }

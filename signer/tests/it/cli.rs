@@ -400,3 +400,89 @@ fn softhsm_init_creates_a_usable_store() {
     assert!(keygen.status.success(), "{}", stderr(&keygen));
     assert!(store.join("tokens").read_dir().unwrap().count() >= 1);
 }
+
+/// ADR 0016: each current validator approves a set change with its HSM key; three of four
+/// approvals verify under the light client's rule, a key outside the set is refused, and the
+/// change is shown before anything is signed.
+#[test]
+fn validators_approve_a_set_change_in_their_hsms() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::new("approve");
+    let keys: Vec<PublicKey> = (1..=5)
+        .map(|i| keygen(&token, &format!("validator-{i}"), dir.path()))
+        .collect();
+    let set = |keys: &[PublicKey]| {
+        ValidatorSet::new(
+            keys.iter()
+                .map(|k| Validator {
+                    public_key: *k,
+                    voting_power: 1,
+                })
+                .collect(),
+        )
+        .unwrap()
+    };
+    // A genesis whose validators are the first four keys.
+    let genesis_path = dir.path().join("genesis.json");
+    write_genesis(&genesis_path, &keys[..3]);
+    let mut genesis: Genesis =
+        serde_json::from_slice(&std::fs::read(&genesis_path).unwrap()).unwrap();
+    genesis.validators = set(&keys[..4]);
+    std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
+    let next = set(&keys);
+    let change = dir.path().join("change.json");
+    std::fs::write(
+        &change,
+        serde_json::to_vec(&serde_json::json!({ "next": next, "effective_height": 40 })).unwrap(),
+    )
+    .unwrap();
+    let approve = |label: &str| {
+        run(
+            "approve-validators",
+            &token.with(label),
+            &[
+                change.to_str().unwrap(),
+                "--genesis",
+                genesis_path.to_str().unwrap(),
+                "--yes",
+            ],
+        )
+    };
+    for label in ["validator-1", "validator-3", "validator-4"] {
+        let out = approve(label);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.contains("validator-set change taking effect at height 40")
+                && text.contains(&format!("  + {} (power 1)", keys[4]))
+                && text.contains("4 -> 5 validators, total power 4 -> 5"),
+            "{text}"
+        );
+    }
+    // Approving twice replaces, it does not count twice.
+    assert!(approve("validator-1").status.success());
+    // The fifth key is not yet a validator.
+    let out = approve("validator-5");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not in the validator set in force"),
+        "{}",
+        stderr(&out)
+    );
+
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&change).unwrap()).unwrap();
+    let approvals: Vec<lightclient::validator::SetApproval> =
+        serde_json::from_value(file["approvals"].clone()).unwrap();
+    assert_eq!(approvals.len(), 3);
+    assert_eq!(
+        lightclient::validator::verify_set_change(
+            &genesis.chain_id,
+            &genesis.hash().unwrap(),
+            &genesis.validators,
+            &next,
+            40,
+            &approvals,
+        ),
+        Ok(3)
+    );
+}
