@@ -23,7 +23,7 @@ use crate::ledger::draft::{Draft, PostedDraftError, check_posted_draft};
 use crate::ledger::state_tree::StateKey;
 use crate::ledger::{LedgerError, code_name};
 use crate::mempool::{Mempool, MempoolError};
-use crate::store::{MappingVersion, Publication, StoredBlock};
+use crate::store::{MappingVersion, Publication};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -370,89 +370,80 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
-/// The committed block holding `txid`, with the transaction's index in it.
-async fn block_of(
-    state: &ApiState,
-    txid: Hash32,
-) -> Result<Option<(u64, usize, StoredBlock)>, HttpResponse> {
-    read(state, move |c| {
+/// Which of a block's Merkle-committed lists a transaction's proof is for.
+#[derive(Clone, Copy)]
+enum Committed {
+    /// The transaction itself, under the transactions root.
+    Transaction,
+    /// Its receipt, under the receipts root.
+    Receipt,
+}
+
+/// A committed transaction's leaf in one of its block's lists, with its Merkle inclusion proof
+/// under that list's root: the transaction (`/proof`) or its receipt (`/receipt`, which also
+/// carries the receipt as JSON).
+async fn included(state: &ApiState, path: &str, list: Committed) -> HttpResponse {
+    let txid: Hash32 = match parse("txid", path) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let found = read(state, move |c| {
         let Some((height, index)) = c.store().find_transaction(&txid)? else {
             return Ok(None);
         };
         let index = usize::try_from(index).unwrap_or(usize::MAX);
         Ok(c.store().block(height)?.map(|b| (height, index, b)))
     })
-    .await
-}
-
-/// The Merkle inclusion proof of leaf `index` among `leaves`, as JSON with the leaf in hex.
-// An error here is the finished response, so its size does not matter.
-#[allow(clippy::result_large_err)]
-fn inclusion_json(leaves: &[Vec<u8>], index: usize) -> Result<(Value, Value), HttpResponse> {
-    let proof = InclusionProof::build(leaves, index)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e))?;
+    .await;
+    let (height, index, block) = match found {
+        Err(r) => return r,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_transaction",
+                format!("transaction {txid} is not in a block"),
+            );
+        }
+        Ok(Some(found)) => found,
+    };
+    let leaves: Vec<Vec<u8>> = match list {
+        Committed::Transaction => block.transactions.iter().map(Encode::to_bytes).collect(),
+        Committed::Receipt => block.receipts.iter().map(Encode::to_bytes).collect(),
+    };
+    let proof = match InclusionProof::build(&leaves, index) {
+        Ok(proof) => proof,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e),
+    };
+    let mut answer = serde_json::Map::new();
+    answer.insert("txid".into(), json!(txid));
+    answer.insert("height".into(), json!(height));
     let leaf = leaves.get(index).map(hex::encode).unwrap_or_default();
-    Ok((json!(leaf), json!(proof)))
+    answer.insert("leaf".into(), json!(leaf));
+    answer.insert("proof".into(), json!(proof));
+    match list {
+        Committed::Transaction => {
+            answer.insert(
+                "transactions_root".into(),
+                json!(block.header.transactions_root),
+            );
+        }
+        Committed::Receipt => {
+            answer.insert("index".into(), json!(index));
+            answer.insert("receipts_root".into(), json!(block.header.receipts_root));
+            answer.insert("receipt".into(), json!(block.receipts.get(index)));
+        }
+    }
+    HttpResponse::Ok().json(Value::Object(answer))
 }
 
 async fn transaction_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
-    let txid: Hash32 = match parse("txid", &path) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match block_of(&state, txid).await {
-        Err(r) => r,
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_transaction",
-            format!("transaction {txid} is not in a block"),
-        ),
-        Ok(Some((height, index, block))) => {
-            let leaves: Vec<Vec<u8>> = block.transactions.iter().map(Encode::to_bytes).collect();
-            match inclusion_json(&leaves, index) {
-                Err(r) => r,
-                Ok((leaf, proof)) => HttpResponse::Ok().json(json!({
-                    "txid": txid,
-                    "height": height,
-                    "transactions_root": block.header.transactions_root,
-                    "leaf": leaf,
-                    "proof": proof,
-                })),
-            }
-        }
-    }
+    included(&state, &path, Committed::Transaction).await
 }
 
 /// A transaction's receipt (code, name, message, events) with its inclusion proof under the
 /// block's receipts root.
 async fn transaction_receipt(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
-    let txid: Hash32 = match parse("txid", &path) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match block_of(&state, txid).await {
-        Err(r) => r,
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_transaction",
-            format!("transaction {txid} is not in a block"),
-        ),
-        Ok(Some((height, index, block))) => {
-            let leaves: Vec<Vec<u8>> = block.receipts.iter().map(Encode::to_bytes).collect();
-            match inclusion_json(&leaves, index) {
-                Err(r) => r,
-                Ok((leaf, proof)) => HttpResponse::Ok().json(json!({
-                    "txid": txid,
-                    "height": height,
-                    "index": index,
-                    "receipts_root": block.header.receipts_root,
-                    "receipt": block.receipts.get(index),
-                    "leaf": leaf,
-                    "proof": proof,
-                })),
-            }
-        }
-    }
+    included(&state, &path, Committed::Receipt).await
 }
 
 /// Every receipt of a block, in transaction order.
