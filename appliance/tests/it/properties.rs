@@ -154,8 +154,9 @@ fn genesis_tree(state: &mut LedgerState) -> MemoryTree {
     tree
 }
 
-#[test]
-fn a_balance_is_proven_against_the_state_root_and_an_absent_one_is_proven_absent() {
+/// The cast after bank A's deposit of 1,000 and an issue of 250 to the first holder, with the
+/// tree of its state (genesis as version 0, that block as height 1) and the root.
+fn funded_tree() -> (World, MemoryTree, lightclient::Hash32) {
     let mut w = cast();
     let mut tree = genesis_tree(&mut w.state);
     w.run(
@@ -177,6 +178,12 @@ fn a_balance_is_proven_against_the_state_root_and_an_absent_one_is_proven_absent
     )
     .unwrap();
     let root = tree.commit(1, &w.state.take_state_changes()).unwrap();
+    (w, tree, root)
+}
+
+#[test]
+fn a_balance_is_proven_against_the_state_root_and_an_absent_one_is_proven_absent() {
+    let (w, tree, root) = funded_tree();
 
     let key = StateKey::Balance(id(HOLDERS[0]), usdx());
     let (value, proof) = tree.prove(&key, 1).unwrap();
@@ -461,27 +468,7 @@ fn state_proof_vectors() {
     use lightclient::state::{AccountEntry, AssetEntry, BalanceEntry, MappingEntry, PositionEntry};
     use serde_json::{Value, json};
 
-    let mut w = cast();
-    let mut tree = genesis_tree(&mut w.state);
-    w.run(
-        SETTLEMENT,
-        Operation::Deposit {
-            asset_holder: id(BANK_A),
-            asset: usdx(),
-            amount: 1_000,
-        },
-    )
-    .unwrap();
-    w.run(
-        BANK_A,
-        Operation::Issue {
-            to: id(HOLDERS[0]),
-            asset: usdx(),
-            amount: 250,
-        },
-    )
-    .unwrap();
-    let root = tree.commit(1, &w.state.take_state_changes()).unwrap();
+    let (_, tree, root) = funded_tree();
     let cases: Vec<(&str, StateKey)> = vec![
         (
             "a holder's balance (present)",
