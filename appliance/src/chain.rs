@@ -11,6 +11,7 @@ use lightclient::header::{BlockHeader, HEADER_VERSION};
 use lightclient::keys::ValidatorAddress;
 use lightclient::merkle;
 use lightclient::tx::SignedTransaction;
+use lightclient::validator::ValidatorSet;
 
 use crate::ledger::state_tree::{
     MemoryTree, StateKey, StateTreeError, TreeKey, to_state_proof, update_tree,
@@ -281,11 +282,30 @@ impl Chain {
         self.genesis_hash
     }
 
-    /// The validator set with `hash`. Until the set can change by transaction it is the genesis
-    /// set; a header naming any other is inconsistent.
-    pub fn validator_set(&self, hash: &Hash32) -> Option<&lightclient::validator::ValidatorSet> {
+    /// The validator set with `hash`: the genesis set or one a block approved (ADR 0016).
+    pub fn validator_set(&self, hash: &Hash32) -> Result<Option<ValidatorSet>, ChainError> {
         let genesis = &self.genesis.validators;
-        (genesis.hash() == *hash).then_some(genesis)
+        if genesis.hash() == *hash {
+            return Ok(Some(genesis.clone()));
+        }
+        Ok(self.store.validator_set(hash)?)
+    }
+
+    /// The validator set that certifies the next block (the tip's height + 1).
+    pub fn next_validators(&self) -> &ValidatorSet {
+        self.state.validators_for(self.height().saturating_add(1))
+    }
+
+    /// The validator set that certified block `height` (1 up to the tip), read from the set
+    /// its header names; the next block's set for the tip's height + 1.
+    pub fn validators_at(&self, height: u64) -> Result<Option<ValidatorSet>, ChainError> {
+        if height == self.height().saturating_add(1) {
+            return Ok(Some(self.next_validators().clone()));
+        }
+        let Some(block) = self.store.block(height)? else {
+            return Ok(None);
+        };
+        self.validator_set(&block.header.validator_set_hash)
     }
 
     /// The light block of `height` as a light client needs it: the header, its certificate and
@@ -301,8 +321,7 @@ impl Chain {
             return Ok(None);
         };
         let set = |hash: &Hash32| {
-            self.validator_set(hash)
-                .cloned()
+            self.validator_set(hash)?
                 .ok_or_else(|| ChainError::Inconsistent {
                     height,
                     reason: format!("the header names validator set {hash}, which is unknown"),
@@ -363,7 +382,6 @@ impl Chain {
         let tx_bytes: Vec<Vec<u8>> = input.transactions.iter().map(Encode::to_bytes).collect();
         let receipts: Vec<_> = outcomes.iter().map(|o| o.receipt.clone()).collect();
         let receipt_bytes: Vec<Vec<u8>> = receipts.iter().map(Encode::to_bytes).collect();
-        let validators = self.genesis.validators.hash();
         let header = BlockHeader {
             version: HEADER_VERSION,
             chain_id: self.genesis.chain_id.clone(),
@@ -376,8 +394,10 @@ impl Chain {
             receipts_root: merkle::root(&receipt_bytes),
             state_root,
             mapping_hash: state.mapping().hash,
-            validator_set_hash: validators,
-            next_validator_set_hash: validators,
+            // Applying the block put a set due at this height in force; a set due at the next
+            // one is announced here (ADR 0016).
+            validator_set_hash: state.validators().hash(),
+            next_validator_set_hash: state.validators_for(height.saturating_add(1)).hash(),
         };
         let block = StoredBlock {
             header,
@@ -428,7 +448,12 @@ impl Chain {
                 state.mapping().bytes.clone(),
             )
         });
+        let approved_set = state
+            .pending_validators()
+            .filter(|_| state.pending_validators() != self.state.pending_validators())
+            .map(|pending| &pending.validators);
         let writes = BlockWrites {
+            validator_set: approved_set,
             mapping,
             audit,
             tree: tree

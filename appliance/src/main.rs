@@ -197,9 +197,6 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let hsm = open_signer_patiently(&config.hsm).await?;
     let address = hsm.public_key().validator_address();
-    if genesis.validators.get(&address).is_none() {
-        tracing::warn!(key = %hsm.public_key(), "this node's key is not in the genesis validator set: it follows the chain without voting");
-    }
     let watermark = config
         .data_dir
         .join(format!("watermark-{}.json", hsm.label()));
@@ -210,8 +207,15 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         config.blocks.snapshot_every,
     )?;
     tracing::info!(chain = %genesis.chain_id, height = chain.height(), validator = %address, "chain opened");
+    if chain.next_validators().get(&address).is_none() {
+        tracing::warn!(key = %hsm.public_key(), "this node's key is not in the validator set in force: it follows the chain, and votes from the height a validator-set change makes it a validator");
+    }
     let start_height = chain.height();
     let metrics = Arc::new(Metrics::starting(chain.height(), now_ms()));
+    metrics.quorum_nodes.store(
+        chain.next_validators().quorum_size(),
+        std::sync::atomic::Ordering::SeqCst,
+    );
 
     // Every transaction answered 202 is in this log; those not yet included come back.
     let log = FjallMempoolLog::open(&config.data_dir.join("mempool"))
@@ -310,7 +314,6 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         draft_signatures: Arc::default(),
         health: HealthLimits {
             stall_after_ms: block_interval_ms.saturating_mul(config.health.stall_intervals),
-            quorum_nodes: genesis.validators.quorum_size(),
         },
     };
     let listen = config.api.listen;

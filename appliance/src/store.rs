@@ -14,6 +14,7 @@ use lightclient::encoding::{Decode, Encode, Reader};
 use lightclient::hash::Hash32;
 use lightclient::header::{BlockHeader, Receipt};
 use lightclient::tx::SignedTransaction;
+use lightclient::validator::ValidatorSet;
 
 use crate::ledger::{AuditEntry, LedgerState};
 
@@ -122,6 +123,8 @@ pub struct BlockWrites<'a> {
     pub snapshot: Option<&'a LedgerState>,
     /// The mapping this block put in force, if it changed it.
     pub mapping: Option<MappingVersion>,
+    /// A validator set this block approved (ADR 0016), kept by its hash for light blocks.
+    pub validator_set: Option<&'a ValidatorSet>,
 }
 
 /// One version of the mapping object, as published.
@@ -190,6 +193,7 @@ pub struct Store {
     mappings: Keyspace,
     mapping_index: Keyspace,
     mapping_pins: Keyspace,
+    validator_sets: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,6 +222,7 @@ impl Store {
             mappings: keyspace("mappings")?,
             mapping_index: keyspace("mapping_index")?,
             mapping_pins: keyspace("mapping_pins")?,
+            validator_sets: keyspace("validator_sets")?,
             db,
         })
     }
@@ -256,8 +261,29 @@ impl Store {
         batch.insert(&self.meta, GENESIS_KEY, record);
         self.stage_tree(&mut batch, 0, tree)?;
         batch.insert(&self.snapshots, height_key(0), snapshot_record(state)?);
+        self.stage_validator_set(&mut batch, state.validators());
         batch.commit()?;
         Ok(())
+    }
+
+    fn stage_validator_set(&self, batch: &mut fjall::OwnedWriteBatch, set: &ValidatorSet) {
+        let mut record = vec![STORE_FORMAT];
+        set.encode(&mut record);
+        batch.insert(&self.validator_sets, set.hash().0, record);
+    }
+
+    /// The validator set with `hash`, if one was ever approved (or is the genesis set).
+    pub fn validator_set(&self, hash: &Hash32) -> Result<Option<ValidatorSet>, StoreError> {
+        let Some(value) = self.validator_sets.get(hash.0)? else {
+            return Ok(None);
+        };
+        let body = format_body("validator set", &value)?;
+        ValidatorSet::from_bytes(body)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                what: "validator set",
+                reason: e.to_string(),
+            })
     }
 
     /// Writes one block and everything it changed as one atomic, fsynced batch.
@@ -297,6 +323,9 @@ impl Store {
         }
         if let Some(mapping) = &writes.mapping {
             self.stage_mapping(&mut batch, mapping)?;
+        }
+        if let Some(set) = writes.validator_set {
+            self.stage_validator_set(&mut batch, set);
         }
         batch.commit()?;
         Ok(())

@@ -48,6 +48,8 @@ pub mod tag {
     pub const TXID: u8 = 14;
     /// [`super::StateKey::AllocatedIssuer`].
     pub const ALLOCATED_ISSUER: u8 = 15;
+    /// [`super::StateKey::PendingValidators`].
+    pub const PENDING_VALIDATORS: u8 = 16;
 }
 
 /// The format byte every state value starts with.
@@ -98,6 +100,9 @@ pub enum StateKey {
     Txid(Hash32),
     /// Who issues an allocated asset, and whether it may issue more.
     AllocatedIssuer(AssetId),
+    /// The approved validator set waiting for its effective height (ADR 0016); absent when no
+    /// change is pending.
+    PendingValidators,
 }
 
 impl StateKey {
@@ -157,6 +162,7 @@ impl StateKey {
                 out.push(tag::ALLOCATED_ISSUER);
                 asset.encode(&mut out);
             }
+            StateKey::PendingValidators => out.push(tag::PENDING_VALIDATORS),
         }
         out
     }
@@ -531,6 +537,37 @@ impl PositionEntry {
             (Some(assets), Ok(issued)) => assets >= issued,
             _ => false,
         }
+    }
+}
+
+/// The pending validator-set change (tag 16): the approved set and the first height it
+/// certifies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingValidatorsEntry {
+    /// The approved set.
+    pub validators: crate::validator::ValidatorSet,
+    /// The first height it certifies.
+    pub effective_height: u64,
+}
+
+impl PendingValidatorsEntry {
+    /// Decodes the pending-change value.
+    pub fn from_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = value_reader(bytes, "pending validators entry")?;
+        let entry = PendingValidatorsEntry {
+            validators: crate::validator::ValidatorSet::decode(&mut r)?,
+            effective_height: u64::decode(&mut r)?,
+        };
+        r.finish()?;
+        Ok(entry)
+    }
+
+    /// The value's canonical bytes (what the ledger stores under the key).
+    pub fn to_value(&self) -> Vec<u8> {
+        let mut out = vec![STATE_VALUE_VERSION];
+        self.validators.encode(&mut out);
+        self.effective_height.encode(&mut out);
+        out
     }
 }
 

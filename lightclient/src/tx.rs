@@ -8,6 +8,7 @@ use crate::encoding::{
 use crate::hash::{Hash32, tagged_hash, tags};
 use crate::header::ChainId;
 use crate::keys::{AccountId, AssetId, KeyError, PublicKey, Signature};
+use crate::validator::{SetApproval, ValidatorSet};
 
 /// Roles an account can hold. Token holders hold none.
 #[derive(
@@ -427,6 +428,17 @@ pub enum Operation {
         /// The offer.
         offer_id: u64,
     },
+    /// Replaces the validator set from `effective_height` on (ADR 0016). Any account may submit
+    /// it; the approvals of more than 2/3 of the current set's power, each made in that
+    /// validator's HSM over [`crate::validator::set_change_digest`], are what authorise it.
+    ChangeValidatorSet {
+        /// The complete new set.
+        validators: ValidatorSet,
+        /// The first height the new set certifies; at least the including block's height + 2.
+        effective_height: u64,
+        /// The current validators' approvals.
+        approvals: Vec<SetApproval>,
+    },
 }
 
 struct_enum_codec!(Operation {
@@ -454,6 +466,7 @@ struct_enum_codec!(Operation {
     SetLimit = 22 { id, rule },
     PlaceOffer = 23 { sell_asset, sell_amount, buy_asset, buy_amount },
     CancelOffer = 24 { offer_id },
+    ChangeValidatorSet = 25 { validators, effective_height, approvals },
 });
 
 /// The digest a holder signs to prove control of its key at registration: the asset holder's

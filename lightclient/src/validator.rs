@@ -42,7 +42,16 @@ pub enum ValidatorSetError {
     /// Powers sum beyond u64.
     #[error("total voting power overflows u64")]
     PowerOverflow,
+    /// More validators than [`MAX_VALIDATORS`].
+    #[error("{count} validators; at most {MAX_VALIDATORS} are allowed")]
+    TooMany {
+        /// How many were given.
+        count: usize,
+    },
 }
+
+/// The most validators a set may hold: every validator connects to every other (ADR 0016).
+pub const MAX_VALIDATORS: usize = 100;
 
 /// A set of validators in canonical order (ascending address), with distinct keys and a total
 /// power that fits in `u64`.
@@ -57,6 +66,11 @@ impl ValidatorSet {
     pub fn new(mut validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
         if validators.is_empty() {
             return Err(ValidatorSetError::Empty);
+        }
+        if validators.len() > MAX_VALIDATORS {
+            return Err(ValidatorSetError::TooMany {
+                count: validators.len(),
+            });
         }
         validators.sort_by_key(Validator::address);
         let mut total: u64 = 0;

@@ -72,6 +72,10 @@ pub enum AppError {
     /// votes again.
     #[error("caught up to height {0}, past this key's watermark: restart to vote again")]
     CaughtUp(u64),
+    /// The chain cannot say which validators certify a height (it is neither committed nor
+    /// the next one).
+    #[error("no validator set is known for height {0}")]
+    NoValidatorSet(u64),
 }
 
 /// A block this node has executed and may see decided.
@@ -93,8 +97,6 @@ struct Built {
 pub struct AppSettings {
     /// This validator.
     pub address: Address,
-    /// The validators.
-    pub validators: ValidatorSet,
     /// Block limits and pacing.
     pub blocks: BlockConfig,
     /// Consensus timeouts.
@@ -143,12 +145,21 @@ impl App {
         }
     }
 
-    fn params(&self) -> HeightParams<Ctx> {
-        HeightParams::new(
-            self.settings.validators.clone(),
+    /// What Malachite needs to start `height`: the validator set in force there (ADR 0016),
+    /// read from the chain, which has committed the height before.
+    async fn params(&self, height: u64) -> Result<HeightParams<Ctx>, AppError> {
+        let set = self
+            .chain
+            .send(Read(Box::new(move |c: &Chain| c.validators_at(height))))
+            .await??
+            .ok_or(AppError::NoValidatorSet(height))?;
+        let quorum = set.quorum_size();
+        self.metrics.quorum_nodes.store(quorum, Ordering::SeqCst);
+        Ok(HeightParams::new(
+            ValidatorSet::from_light_client(&set),
             self.settings.timeouts,
             None,
-        )
+        ))
     }
 
     async fn tip(&self) -> Result<(u64, u64), AppError> {
@@ -183,8 +194,10 @@ impl App {
         match message {
             AppMsg::ConsensusReady { reply } => {
                 let (height, _) = self.tip().await?;
-                tracing::info!(next = height.saturating_add(1), "consensus ready");
-                let _ = reply.send((Height(height.saturating_add(1)), self.params()));
+                let next = height.saturating_add(1);
+                tracing::info!(next, "consensus ready");
+                let params = self.params(next).await?;
+                let _ = reply.send((Height(next), params));
             }
             AppMsg::StartedRound {
                 height,
@@ -261,10 +274,9 @@ impl App {
             AppMsg::Finalized {
                 certificate, reply, ..
             } => {
-                let _ = reply.send(Next::Start(
-                    Height(certificate.height.0.saturating_add(1)),
-                    self.params(),
-                ));
+                let next = certificate.height.0.saturating_add(1);
+                let params = self.params(next).await?;
+                let _ = reply.send(Next::Start(Height(next), params));
             }
             AppMsg::GetHistoryMinHeight { reply } => {
                 let _ = reply.send(Height(1));
@@ -498,13 +510,14 @@ impl App {
                 header.time_ms
             )));
         }
-        if self
-            .settings
-            .validators
-            .validators()
-            .iter()
-            .all(|v| v.address.0 != header.proposer)
-        {
+        let proposer = header.proposer;
+        let proposer_is_validator = self
+            .chain
+            .send(Read(Box::new(move |c: &Chain| {
+                Ok(c.next_validators().get(&proposer).is_some())
+            })))
+            .await??;
+        if !proposer_is_validator {
             return Ok(Err(format!(
                 "proposer {} is not a validator",
                 header.proposer

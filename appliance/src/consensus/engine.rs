@@ -23,7 +23,7 @@ use signer::watermark::WatermarkedSigner;
 
 use super::app::{App, AppError, AppSettings};
 use super::codec::WireCodec;
-use super::context::{Address, Ctx, Secp256k1, ValidatorSet};
+use super::context::{Address, Ctx, Secp256k1};
 use super::signing::{HsmSigner, SignatureVerifier};
 use crate::node::actors::{ChainActor, MempoolActor, Metrics};
 use crate::node::config::{BlockConfig, ConsensusSettings};
@@ -154,7 +154,6 @@ async fn count_peers(
 pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
     let public_key = node.signer.public_key();
     let address = Address(public_key.validator_address());
-    let validators = ValidatorSet::from_light_client(&node.genesis.validators);
 
     let mut consensus = ConsensusConfig::default();
     consensus.p2p.listen_addr = tcp_or_quic(&node.settings.listen)?;
@@ -216,8 +215,10 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
         .last()
         .map(|position| position.height)
         .filter(|signed| *signed > node.start_height.saturating_add(1));
-    let is_validator = validators.validators().iter().any(|v| v.address == address);
-    let (consensus_context, identity) = if is_validator && follow_until.is_none() {
+    // A key outside the set in force runs as a validator too: Malachite votes with it only at
+    // heights whose set holds it, so a custodian admitted by a validator-set change starts
+    // voting at its effective height without a restart (ADR 0016).
+    let (consensus_context, identity) = if follow_until.is_none() {
         (
             ConsensusContext::new_validator(address, Box::new(verifier), Box::new(signer)),
             identity,
@@ -261,7 +262,6 @@ pub async fn run(node: ConsensusNode) -> Result<(), EngineError> {
     let app = App::new(
         AppSettings {
             address,
-            validators,
             blocks: node.blocks,
             timeouts,
             idle_block: Duration::from_millis(node.settings.idle_block_ms),

@@ -281,11 +281,32 @@ pub enum LedgerError {
         /// The transaction's genesis hash.
         genesis_hash: Hash32,
     },
+    /// The validator-set change is not approved (ADR 0016).
+    #[error("validator-set change refused: {0}")]
+    ValidatorSetChange(lightclient::validator::SetChangeError),
+    /// Another validator-set change is pending.
+    #[error("a validator-set change taking effect at height {effective_height} is pending")]
+    ValidatorChangePending {
+        /// When the pending change takes effect.
+        effective_height: u64,
+    },
+    /// The effective height is too soon or too far ahead.
+    #[error(
+        "effective height {effective_height} is outside {earliest}..={latest} for a change in this block"
+    )]
+    EffectiveHeightOutOfRange {
+        /// What the transaction asked.
+        effective_height: u64,
+        /// The earliest allowed.
+        earliest: u64,
+        /// The latest allowed.
+        latest: u64,
+    },
 }
 
 /// The name of a receipt code, for people reading receipts.
 pub fn code_name(code: u32) -> &'static str {
-    const NAMES: [&str; 48] = [
+    const NAMES: [&str; 51] = [
         "applied",
         "unknown_signer",
         "wrong_key",
@@ -334,6 +355,9 @@ pub fn code_name(code: u32) -> &'static str {
         "mapped_total_mismatch",
         "item_not_requested",
         "wrong_chain",
+        "validator_set_change_refused",
+        "validator_change_pending",
+        "effective_height_out_of_range",
     ];
     usize::try_from(code)
         .ok()
@@ -393,6 +417,9 @@ impl LedgerError {
             LedgerError::MappedTotalMismatch { .. } => 45,
             LedgerError::ItemNotRequested { .. } => 46,
             LedgerError::WrongChain { .. } => 47,
+            LedgerError::ValidatorSetChange(_) => 48,
+            LedgerError::ValidatorChangePending { .. } => 49,
+            LedgerError::EffectiveHeightOutOfRange { .. } => 50,
         }
     }
 }

@@ -12,7 +12,10 @@ mod table;
 mod vault;
 
 pub use error::{LedgerError, code_name};
-pub use ops::{BlockContext, MAX_TX_LIFETIME, Outcome, SignatureCheck, operation_name};
+pub use ops::{
+    BlockContext, MAX_TX_LIFETIME, MAX_VALIDATOR_CHANGE_DELAY, MIN_VALIDATOR_CHANGE_DELAY, Outcome,
+    SignatureCheck, operation_name,
+};
 pub use state::{
     Account, Asset, AuditEntry, Balance, InvariantViolation, Item, LedgerState, MappingRecord,
     Position, Request, RequestKind, RequestStatus, SettlementEvent,

@@ -65,6 +65,13 @@ impl Plan {
     }
 }
 
+/// The fewest heights between a validator-set change's block and its effective height: the block
+/// in between announces the new set (ADR 0016).
+pub const MIN_VALIDATOR_CHANGE_DELAY: u64 = 2;
+/// The most: an approved change cannot block every other change for longer than about a day of
+/// blocks at one a second.
+pub const MAX_VALIDATOR_CHANGE_DELAY: u64 = 100_000;
+
 /// Where in the chain a transaction executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockContext {
@@ -180,6 +187,69 @@ impl LedgerState {
             Operation::PlaceOffer { .. } | Operation::CancelOffer { .. } => Err(
                 LedgerError::Unsupported("the internal exchange is not built yet"),
             ),
+            Operation::ChangeValidatorSet {
+                validators,
+                effective_height,
+                approvals,
+            } => self.change_validator_set(validators, *effective_height, approvals, ctx),
+        }
+    }
+
+    /// Records an approved validator set to take over at `effective_height` (ADR 0016). The
+    /// approvals, not the signer, authorise it: the signer may be any account.
+    fn change_validator_set(
+        &mut self,
+        next: &lightclient::validator::ValidatorSet,
+        effective_height: u64,
+        approvals: &[lightclient::validator::SetApproval],
+        ctx: BlockContext,
+    ) -> Result<(), LedgerError> {
+        if let Some(pending) = self.pending_validators.as_ref() {
+            return Err(LedgerError::ValidatorChangePending {
+                effective_height: pending.effective_height,
+            });
+        }
+        // The block before the effective height must be able to announce the new set in its
+        // `next_validator_set_hash`, so the change can never be for the next block.
+        let earliest = ctx.height.saturating_add(MIN_VALIDATOR_CHANGE_DELAY);
+        let latest = ctx.height.saturating_add(MAX_VALIDATOR_CHANGE_DELAY);
+        if effective_height < earliest || effective_height > latest {
+            return Err(LedgerError::EffectiveHeightOutOfRange {
+                effective_height,
+                earliest,
+                latest,
+            });
+        }
+        lightclient::validator::verify_set_change(
+            &self.chain_id,
+            &self.genesis_hash,
+            &self.validators,
+            next,
+            effective_height,
+            approvals,
+        )
+        .map_err(LedgerError::ValidatorSetChange)?;
+        self.pending_validators
+            .set(Some(lightclient::state::PendingValidatorsEntry {
+                validators: next.clone(),
+                effective_height,
+            }));
+        self.events.push(Event::ValidatorSetChanged {
+            hash: next.hash(),
+            effective_height,
+        });
+        Ok(())
+    }
+
+    /// Starts block `height`: a pending validator set whose effective height this is becomes
+    /// the set in force.
+    fn enter_height(&mut self, height: u64) {
+        let due = self
+            .pending_validators
+            .as_ref()
+            .is_some_and(|pending| pending.effective_height <= height);
+        if due && let Some(pending) = self.pending_validators.get_mut().take() {
+            self.validators.set(pending.validators);
         }
     }
 
@@ -999,6 +1069,7 @@ pub fn operation_name(operation: &Operation) -> &'static str {
         Operation::SetLimit { .. } => "set_limit",
         Operation::PlaceOffer { .. } => "place_offer",
         Operation::CancelOffer { .. } => "cancel_offer",
+        Operation::ChangeValidatorSet { .. } => "change_validator_set",
     }
 }
 
@@ -1100,6 +1171,7 @@ impl LedgerState {
         ctx: BlockContext,
         check: SignatureCheck,
     ) -> Result<Vec<Outcome>, super::state::InvariantViolation> {
+        self.enter_height(ctx.height);
         let outcomes = transactions
             .iter()
             .map(|tx| self.apply(tx, ctx, check))

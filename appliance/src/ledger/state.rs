@@ -10,6 +10,7 @@ use lightclient::keys::{AccountId, AssetId, PublicKey};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{BackingKind, FeeRule, KycState, LimitRule, Role};
 
+use lightclient::state::PendingValidatorsEntry;
 use lightclient::validator::ValidatorSet;
 
 use super::error::LedgerError;
@@ -290,6 +291,10 @@ pub struct LedgerState {
     pub(crate) items: Table<String, Item>,
     pub(crate) mapping: Tracked<MappingRecord>,
     pub(crate) allocated_issuers: Table<AssetId, (AccountId, bool)>,
+    /// An approved validator set waiting for its effective height (ADR 0016). Snapshots written
+    /// before validator-set changes existed have none.
+    #[serde(default)]
+    pub(crate) pending_validators: Tracked<Option<PendingValidatorsEntry>>,
     /// What the transaction being applied did, taken into its receipt.
     #[serde(skip)]
     pub(crate) events: Vec<lightclient::header::Event>,
@@ -326,6 +331,7 @@ impl LedgerState {
                 items: BTreeSet::new(),
             }),
             allocated_issuers: Table::default(),
+            pending_validators: Tracked::new(None),
             events: Vec::new(),
         };
         if let Ok(initial) = genesis.initial_mapping()
@@ -454,9 +460,23 @@ impl LedgerState {
         &self.mapping
     }
 
-    /// The validator set in force.
+    /// The validator set in force at the height of the last block applied.
     pub fn validators(&self) -> &ValidatorSet {
         &self.validators
+    }
+
+    /// The approved validator set waiting for its effective height, if any.
+    pub fn pending_validators(&self) -> Option<&PendingValidatorsEntry> {
+        self.pending_validators.as_ref()
+    }
+
+    /// The validator set that certifies the block after the last one applied, `height`: the
+    /// pending set from its effective height on, the set in force before it.
+    pub fn validators_for(&self, height: u64) -> &ValidatorSet {
+        match self.pending_validators.as_ref() {
+            Some(pending) if pending.effective_height <= height => &pending.validators,
+            _ => &self.validators,
+        }
     }
 
     /// A request.

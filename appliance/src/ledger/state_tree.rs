@@ -153,6 +153,9 @@ impl LedgerState {
                 issuer.encode(&mut out);
                 reissuable.encode(&mut out);
             }
+            StateKey::PendingValidators => {
+                return self.pending_validators.as_ref().map(|p| p.to_value());
+            }
         }
         Some(out)
     }
@@ -182,6 +185,7 @@ impl LedgerState {
             items,
             mapping: _,
             allocated_issuers,
+            pending_validators: _,
             events: _,
         } = self;
         let mut keys = vec![
@@ -189,6 +193,7 @@ impl LedgerState {
             StateKey::Controllers,
             StateKey::Validators,
             StateKey::NextRequestId,
+            StateKey::PendingValidators,
         ];
         keys.extend(accounts.keys().map(|a| StateKey::Account(*a)));
         keys.extend(balances.keys().map(|(a, s)| StateKey::Balance(*a, *s)));
@@ -209,10 +214,11 @@ impl LedgerState {
                 .keys()
                 .map(|asset| StateKey::AllocatedIssuer(*asset)),
         );
+        // An absent entry (no pending validator change) is not in the tree at all.
         keys.into_iter()
-            .map(|key| {
-                let value = self.state_value(&key);
-                (key, value)
+            .filter_map(|key| {
+                let value = self.state_value(&key)?;
+                Some((key, Some(value)))
             })
             .collect()
     }
@@ -247,6 +253,7 @@ impl LedgerState {
             items,
             mapping,
             allocated_issuers,
+            pending_validators,
             // The current transaction's events, taken into its receipt (committed by the
             // receipts root).
             events: _,
@@ -263,6 +270,9 @@ impl LedgerState {
         }
         if mapping.take_changed() {
             changed.push(StateKey::Mapping);
+        }
+        if pending_validators.take_changed() {
+            changed.push(StateKey::PendingValidators);
         }
         changed.extend(accounts.take_changed().into_iter().map(StateKey::Account));
         changed.extend(assets.take_changed().into_iter().map(StateKey::Asset));
@@ -550,9 +560,10 @@ mod tests {
             items,
             mapping,
             allocated_issuers,
+            pending_validators,
             events: _,
         } = state;
-        match kind % 15 {
+        match kind % 16 {
             0 => controllers.get_mut().threshold = controllers.threshold.saturating_add(1),
             1 => {
                 let mut set: Vec<Validator> = validators.validators().to_vec();
@@ -644,6 +655,16 @@ mod tests {
                 );
             }
             13 => mapping.get_mut().sequence = mapping.sequence.saturating_add(n).saturating_add(1),
+            // A pending change taking effect deletes the entry.
+            14 if pending_validators.is_some() && n % 2 == 1 => pending_validators.set(None),
+            14 => {
+                let mut set: Vec<Validator> = validators.validators().to_vec();
+                set[0].voting_power = set[0].voting_power.saturating_add(n).saturating_add(2);
+                pending_validators.set(Some(lightclient::state::PendingValidatorsEntry {
+                    validators: ValidatorSet::new(set).unwrap(),
+                    effective_height: n.saturating_add(2),
+                }));
+            }
             _ => {
                 allocated_issuers.insert(asset, (account, n.is_multiple_of(2)));
             }
@@ -673,7 +694,7 @@ mod tests {
         );
         base.take_state_changes();
         let before = root_from_scratch(&base);
-        for kind in 0..15 {
+        for kind in 0..16 {
             let mut state = base.clone();
             mutate(&mut state, kind, 7);
             assert_ne!(
@@ -689,7 +710,7 @@ mod tests {
         /// the root of the whole state built afresh, and each change moves the root.
         #[test]
         fn the_change_records_give_the_root_of_the_whole_state(
-            steps in proptest::collection::vec((0u8..15, 0u64..1_000), 1..20)
+            steps in proptest::collection::vec((0u8..16, 0u64..1_000), 1..20)
         ) {
             let mut state = genesis_state();
             let alice = crate::dev::dev_public("alice").unwrap();

@@ -232,6 +232,9 @@ pub struct Metrics {
     pub peers: AtomicU64,
     /// Transactions relayed to peers and acknowledged by them.
     pub relayed: AtomicU64,
+    /// Nodes (this one and its connected peers) needed for a quorum of the validator set that
+    /// certifies the next block.
+    pub quorum_nodes: AtomicU64,
 }
 
 impl Metrics {

@@ -46,8 +46,6 @@ pub struct ApiState {
 pub struct HealthLimits {
     /// Not ready once no block has been committed for this long, ms.
     pub stall_after_ms: u64,
-    /// Nodes (this one and its connected peers) needed for a quorum.
-    pub quorum_nodes: u64,
 }
 
 /// Signatures collected for one draft, identified by its signing digest.
@@ -1001,10 +999,11 @@ fn readiness(state: &ApiState) -> (u64, u64, Vec<String>) {
     }
     let peers = m.peers.load(Ordering::SeqCst);
     // This node and its connected peers must be a quorum for blocks to be made.
-    if peers.saturating_add(1) < state.health.quorum_nodes {
+    let quorum_nodes = m.quorum_nodes.load(Ordering::SeqCst);
+    if peers.saturating_add(1) < quorum_nodes {
         reasons.push(format!(
             "{peers} consensus peers connected; a quorum needs {}",
-            state.health.quorum_nodes.saturating_sub(1)
+            quorum_nodes.saturating_sub(1)
         ));
     }
     (height, since_commit, reasons)

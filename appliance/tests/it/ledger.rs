@@ -866,7 +866,18 @@ fn every_error_code_has_its_name() {
         ),
         "wrong_chain"
     );
-    assert_eq!(code_name(48), "unknown_code");
+    assert_eq!(
+        code_name(
+            LedgerError::EffectiveHeightOutOfRange {
+                effective_height: 1,
+                earliest: 3,
+                latest: 9
+            }
+            .code()
+        ),
+        "effective_height_out_of_range"
+    );
+    assert_eq!(code_name(51), "unknown_code");
 }
 
 /// Each receipt names its code and says what the transaction did (issue 15 item 2): mint,

@@ -21,5 +21,6 @@ mod node;
 mod parsers;
 mod properties;
 mod rules;
+mod validators;
 mod vault;
 mod world;

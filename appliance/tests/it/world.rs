@@ -115,13 +115,18 @@ pub fn genesis_hash() -> Hash32 {
 
 impl World {
     pub fn new() -> World {
-        let genesis = genesis();
+        Self::with_genesis(&genesis())
+    }
+
+    /// The world of another genesis (other validators, say).
+    pub fn with_genesis(genesis: &Genesis) -> World {
         genesis.validate().unwrap();
+        let hash = genesis.hash().unwrap();
         World {
-            state: LedgerState::from_genesis(&genesis, genesis_hash()),
+            state: LedgerState::from_genesis(genesis, hash),
             height: 1,
             salt: 0,
-            genesis_hash: genesis_hash(),
+            genesis_hash: hash,
         }
     }
 

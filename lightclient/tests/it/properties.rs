@@ -13,7 +13,7 @@ use lightclient::tx::{
     BackingKind, Decision, FeeRule, KycState, LimitPeriod, LimitRule, Operation, OperationKind,
     Role, Scope, SignedTransaction, Transaction,
 };
-use lightclient::validator::ValidatorSet;
+use lightclient::validator::{SetApproval, Validator, ValidatorSet};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -251,7 +251,34 @@ pub fn operation() -> impl Strategy<Value = Operation> {
                 })
             }),
     ];
-    prop_oneof![people, money, vault]
+    let federation = (
+        proptest::collection::btree_map(1u8..=64, 1u64..=1_000, 1..6),
+        any::<u64>(),
+        proptest::collection::vec((any::<[u8; 20]>(), signature()), 0..4),
+    )
+        .prop_map(
+            |(powers, effective_height, approvals)| Operation::ChangeValidatorSet {
+                validators: ValidatorSet::new(
+                    powers
+                        .into_iter()
+                        .map(|(seed, voting_power)| Validator {
+                            public_key: public_key(&signing_key(seed)),
+                            voting_power,
+                        })
+                        .collect(),
+                )
+                .unwrap(),
+                effective_height,
+                approvals: approvals
+                    .into_iter()
+                    .map(|(validator, signature)| SetApproval {
+                        validator: lightclient::ValidatorAddress(validator),
+                        signature,
+                    })
+                    .collect(),
+            },
+        );
+    prop_oneof![people, money, vault, federation]
 }
 
 /// One of each operation, for tests and vectors that must cover every variant.
@@ -384,6 +411,22 @@ pub fn sample_operations() -> Vec<Operation> {
             buy_amount: 20,
         },
         Operation::CancelOffer { offer_id: 3 },
+        Operation::ChangeValidatorSet {
+            validators: ValidatorSet::new(
+                (51..=53)
+                    .map(|seed| Validator {
+                        public_key: public_key(&signing_key(seed)),
+                        voting_power: u64::from(seed),
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+            effective_height: 120,
+            approvals: vec![SetApproval {
+                validator: public_key(&signing_key(51)).validator_address(),
+                signature: Signature([7; 64]),
+            }],
+        },
     ]
 }
 
