@@ -199,6 +199,12 @@ impl NodeProcess {
         Some(BlockHeader::from_bytes(&bytes).unwrap())
     }
 
+    /// The light block of `height`: header, certificate and the sets the header names.
+    pub fn light_block(&self, height: u64) -> Option<lightclient::light::LightBlock> {
+        let (status, body) = http(self.api, "GET", &format!("/v1/light_blocks/{height}"), None)?;
+        (status == 200).then(|| serde_json::from_value(body).unwrap())
+    }
+
     pub fn certificate(&self, height: u64) -> Option<CommitCertificate> {
         let (status, body) = http(self.api, "GET", &format!("/v1/certificates/{height}"), None)?;
         if status != 200 {
@@ -262,6 +268,10 @@ pub struct Federation {
     pub links: Option<Links>,
     /// The hsm-sim one node's key lives in, when built with `hsm_sim_node`.
     pub hsm_sim: Option<HsmSim>,
+    /// Each node's validator key (standby nodes' too).
+    pub keys: Vec<PublicKey>,
+    /// The `signer` arguments that open each node's validator key in its HSM (SoftHSM nodes).
+    pub signer_args: Vec<Vec<String>>,
 }
 
 /// How to build a federation.
@@ -277,6 +287,9 @@ pub struct Options {
     pub proxied: bool,
     /// This node keeps its data in this directory (e.g. a small filesystem to fill).
     pub data_dir: Option<(usize, PathBuf)>,
+    /// Nodes beyond the `NODES` genesis validators: each with its key in its own HSM, peered
+    /// with every other node, voting only once a validator-set change admits it.
+    pub standby: usize,
 }
 
 impl Default for Options {
@@ -289,6 +302,7 @@ impl Default for Options {
             hsm_sim_node: None,
             proxied: false,
             data_dir: None,
+            standby: 0,
         }
     }
 }
@@ -497,7 +511,9 @@ impl Federation {
         // One HSM per validator, as each custodian has its own: a SoftHSM token, or the hsm-sim.
         let mut hsms = Vec::new();
         let mut keys: Vec<PublicKey> = Vec::new();
-        for i in 0..NODES {
+        let mut signer_args = Vec::new();
+        let total = NODES + options.standby;
+        for i in 0..total {
             if options.hsm_sim_node == Some(i) {
                 let sim = hsm_sim.as_ref().unwrap();
                 let key = runtime
@@ -506,6 +522,7 @@ impl Federation {
                     .public_key();
                 keys.push(key);
                 hsms.push(sim.node_toml("validator"));
+                signer_args.push(Vec::new());
                 continue;
             }
             let label = format!(
@@ -523,6 +540,20 @@ impl Federation {
             let signer::pin::PinSource::File(pin) = token.pin.clone() else {
                 unreachable!("test tokens keep their PIN in a file")
             };
+            signer_args.push(
+                [
+                    "--backend",
+                    "pkcs11",
+                    "--label",
+                    "validator",
+                    "--token",
+                    &label,
+                    "--pin",
+                    &format!("file:{}", pin.display()),
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
             hsms.push(format!(
                 "backend = \"pkcs11\"\nkey_label = \"validator\"\nmodule = {DEFAULT_MODULE:?}\ntoken_label = {label:?}\npin = {{ file = {pin:?} }}\n"
             ));
@@ -530,15 +561,15 @@ impl Federation {
         let genesis = dev_genesis(
             "abt-e2e-1",
             1_700_000_000_000,
-            &keys,
+            &keys[..NODES],
             &options.controllers,
             2,
         )
         .unwrap();
         let genesis_path = dir.path().join("genesis.json");
         std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
-        let p2p: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
-        let apis: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+        let p2p: Vec<u16> = (0..total).map(|_| free_port()).collect();
+        let apis: Vec<u16> = (0..total).map(|_| free_port()).collect();
         let links = options.proxied.then(|| Links::start(&p2p));
         let mut nodes = Vec::new();
         for (i, hsm) in hsms.into_iter().enumerate() {
@@ -550,7 +581,7 @@ impl Federation {
                 .map(|(_, port)| format!("\"http://127.0.0.1:{port}\""))
                 .collect();
             // Through the fault-injecting proxies, when there are any.
-            let peers: Vec<String> = (0..NODES)
+            let peers: Vec<String> = (0..total)
                 .filter(|j| *j != i)
                 .map(|j| {
                     let port = links.as_ref().map_or(p2p[j], |l| l.port(i, j));
@@ -591,6 +622,8 @@ impl Federation {
             salt: 0,
             links,
             hsm_sim,
+            keys,
+            signer_args,
         }
     }
 
@@ -657,7 +690,8 @@ impl Federation {
     }
 
     /// Every node in `nodes` holds the same header at every height up to `height`, and each
-    /// carries a certificate of the genesis validators that the light client accepts.
+    /// carries a certificate, of the validator set its header names, that the light client
+    /// accepts.
     pub fn assert_same_chain(&self, nodes: &[usize], height: u64) {
         for h in 1..=height {
             let reference = self.nodes[nodes[0]].header(h).unwrap();
@@ -671,12 +705,14 @@ impl Federation {
             }
         }
         for &n in nodes {
-            let header = self.nodes[n].header(height).unwrap();
-            let certificate = self.nodes[n].certificate(height).unwrap();
-            let power = certificate
-                .verify_header(&header, &self.genesis.validators)
+            let block = self.nodes[n].light_block(height).unwrap();
+            // The set the node serves is the one the header names, and it certified the block.
+            assert_eq!(block.validators.hash(), block.header.validator_set_hash);
+            let power = block
+                .certificate
+                .verify_header(&block.header, &block.validators)
                 .unwrap();
-            assert!(self.genesis.validators.is_quorum(power));
+            assert!(block.validators.is_quorum(power));
         }
     }
 }

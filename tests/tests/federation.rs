@@ -18,6 +18,7 @@ use lightclient::genesis::asset_id_for_code;
 use lightclient::hash::sha256;
 use lightclient::keys::{AccountId, PublicKey};
 use lightclient::tx::Operation;
+use lightclient::validator::{SetApproval, Validator, ValidatorSet};
 use serde_json::Value;
 use signer::Signer;
 use signer::pkcs11::{DEFAULT_MODULE, Pkcs11Signer, dev_test_token};
@@ -870,4 +871,247 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
     ] {
         assert!(text.contains(&line), "{line}: {text}");
     }
+}
+
+/// Runs `signer approve-validators` with node `n`'s HSM key over the change file: the operator's
+/// step of ADR 0016, signed in that custodian's HSM.
+fn approve_in_hsm(fed: &Federation, n: usize, change: &Path) {
+    let out = Command::new(workspace_binary("signer"))
+        .arg("approve-validators")
+        .arg(change)
+        .arg("--genesis")
+        .arg(fed.dir.path().join("genesis.json"))
+        .arg("--yes")
+        .args(&fed.signer_args[n])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "node {n}'s approval: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Collects approvals of `next` at `effective_height` from `approvers` (over `current` when it
+/// is not the genesis set) and submits the change; returns the height that included it and the
+/// txid.
+fn change_validators(
+    fed: &mut Federation,
+    name: &str,
+    current: Option<&ValidatorSet>,
+    next: &ValidatorSet,
+    effective_height: u64,
+    approvers: &[usize],
+) -> (u64, String) {
+    let file = fed.dir.path().join(format!("{name}.json"));
+    let mut change = serde_json::json!({ "next": next, "effective_height": effective_height });
+    if let Some(current) = current {
+        change["current"] = serde_json::to_value(current).unwrap();
+    }
+    std::fs::write(&file, serde_json::to_vec(&change).unwrap()).unwrap();
+    for &n in approvers {
+        approve_in_hsm(fed, n, &file);
+    }
+    let change: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let approvals: Vec<SetApproval> = serde_json::from_value(change["approvals"].clone()).unwrap();
+    assert_eq!(approvals.len(), approvers.len());
+    // Any account may submit it; the approvals authorise it.
+    let tx = fed.sign(
+        "bank",
+        Operation::ChangeValidatorSet {
+            validators: next.clone(),
+            effective_height,
+            approvals,
+        },
+    );
+    let txid = fed.nodes[2].submit(&tx);
+    let included = fed.wait_committed(2, &txid);
+    assert_eq!(fed.nodes[2].status_of(&txid)["code"], 0, "{txid}");
+    (included, txid)
+}
+
+/// Blocks keep coming on node `n` (five more than now).
+fn blocks_continue(fed: &Federation, n: usize, what: &str) -> u64 {
+    let from = fed.height(n);
+    fed.wait_for(what, Duration::from_secs(90), || fed.height(n) >= from + 5);
+    fed.height(n)
+}
+
+/// ADR 0016 end to end: a fifth custodian's node joins (4 -> 5), catches up and votes; later an
+/// original custodian is removed (5 -> 4); blocks continue throughout, and the light client
+/// follows both changes from genesis.
+#[test]
+fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
+    let _turn = one_federation_at_a_time();
+    let mut fed = Federation::build_with(&Options {
+        standby: 1,
+        ..Options::default()
+    });
+    for node in &mut fed.nodes {
+        node.start();
+    }
+    fed.wait_for(
+        "the four genesis validators at height 2",
+        Duration::from_secs(120),
+        || (0..NODES).all(|n| fed.height(n) >= 2),
+    );
+    let keys = fed.keys.clone();
+    let set = |nodes: &[usize]| {
+        ValidatorSet::new(
+            nodes
+                .iter()
+                .map(|&n| Validator {
+                    public_key: keys[n],
+                    voting_power: 1,
+                })
+                .collect(),
+        )
+        .unwrap()
+    };
+    let four = fed.genesis.validators.clone();
+    let five = set(&[0, 1, 2, 3, 4]);
+    assert_eq!(set(&[0, 1, 2, 3]), four);
+    let fifth = fed.keys[4].validator_address();
+
+    // 4 -> 5: three of the four approve in their HSMs.
+    let joins_at = fed.height(2) + 40;
+    let (included, join_txid) =
+        change_validators(&mut fed, "join", None, &five, joins_at, &[0, 1, 3]);
+    assert!(included + 2 <= joins_at);
+    fed.wait_for(
+        "all five nodes past the effective height",
+        Duration::from_secs(120),
+        || (0..5).all(|n| fed.height(n) > joins_at + 1),
+    );
+    let announcing = fed.nodes[4].light_block(joins_at - 1).unwrap();
+    assert_eq!(announcing.header.validator_set_hash, four.hash());
+    assert_eq!(announcing.header.next_validator_set_hash, five.hash());
+    assert_eq!(announcing.next_validators, five);
+    let first = fed.nodes[4].light_block(joins_at).unwrap();
+    assert_eq!(first.header.validator_set_hash, five.hash());
+    assert_eq!(first.validators, five);
+
+    // With one original custodian down, four of five votes are needed: the fifth's count.
+    fed.nodes[0].stop();
+    let reached = blocks_continue(
+        &fed,
+        1,
+        "blocks with node 0 down under the five-validator set",
+    );
+    for h in reached - 4..=reached {
+        let block = fed.nodes[1].light_block(h).unwrap();
+        assert!(
+            block
+                .certificate
+                .signatures
+                .iter()
+                .any(|s| s.validator == fifth),
+            "the fifth validator did not sign block {h}"
+        );
+    }
+    fed.nodes[0].start();
+
+    // 5 -> 4: node 1 leaves; four of the five (the newcomer among them) approve.
+    let remaining = set(&[0, 2, 3, 4]);
+    let leaves_at = fed.height(2) + 40;
+    change_validators(
+        &mut fed,
+        "leave",
+        Some(&five),
+        &remaining,
+        leaves_at,
+        &[0, 2, 3, 4],
+    );
+    fed.wait_for(
+        "all five nodes past the removal",
+        Duration::from_secs(120),
+        || (0..5).all(|n| fed.height(n) > leaves_at + 1),
+    );
+    assert_eq!(
+        fed.nodes[2].light_block(leaves_at).unwrap().validators,
+        remaining
+    );
+    // Three of the four remaining suffice now; under the five-validator set they would not.
+    fed.nodes[0].stop();
+    fed.nodes[1].stop();
+    blocks_continue(&fed, 2, "blocks with nodes 0 and 1 down after the removal");
+    // The removed custodian's node goes on as a full node: it catches up.
+    fed.nodes[1].start();
+    fed.nodes[0].start();
+    let tip = fed.height(2);
+    fed.wait_for("every node at the tip", Duration::from_secs(120), || {
+        (0..5).all(|n| fed.height(n) >= tip)
+    });
+    fed.assert_same_chain(&[0, 1, 2, 3, 4], tip);
+
+    // The light client follows both changes from the genesis file alone.
+    let home = fed.dir.path().join("light");
+    let genesis = fed.dir.path().join("genesis.json");
+    let (out, text) = lightclient(
+        &home,
+        &["init", "--genesis", genesis.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{text}");
+    let node = format!("http://127.0.0.1:{}", fed.nodes[3].api);
+    let witness = format!("http://127.0.0.1:{}", fed.nodes[1].api);
+    // A sync straight to the tip may skip both (more than 1/3 of the genesis set signed it) and
+    // sees one net change; stopping just after the join shows each.
+    let after_join = (joins_at + 1).to_string();
+    let (out, text) = lightclient(
+        &home,
+        &[
+            "sync",
+            "--node",
+            &node,
+            "--witness",
+            &witness,
+            "--height",
+            &after_join,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "validator set changed by height {}: {} -> {} (5 validators)",
+            joins_at,
+            four.hash(),
+            five.hash()
+        )) || text.contains(&format!("-> {} (5 validators)", five.hash())),
+        "{text}"
+    );
+    // To a height every node holds: a witness still catching up has no block above it.
+    let (out, text) = lightclient(
+        &home,
+        &[
+            "sync",
+            "--node",
+            &node,
+            "--witness",
+            &witness,
+            "--height",
+            &tip.to_string(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} -> {} (4 validators)",
+            five.hash(),
+            remaining.hash()
+        )),
+        "{text}"
+    );
+    // The join's receipt, proven under its block's receipts root, names the new set.
+    let (out, text) = lightclient(&home, &["tx", &join_txid, "--node", &node], &[]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "event: validator set {} from height {joins_at}",
+            five.hash()
+        )),
+        "{text}"
+    );
 }
