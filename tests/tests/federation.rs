@@ -978,6 +978,11 @@ fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
     let (included, join_txid) =
         change_validators(&mut fed, "join", None, &five, joins_at, &[0, 1, 3]);
     assert!(included + 2 <= joins_at);
+    // Operators see the approved set waiting; the set in force is still the genesis set.
+    let (_, shown) = http(fed.nodes[2].api, "GET", "/v1/validators", None).unwrap();
+    assert_eq!(shown["set"]["hash"], four.hash().to_string(), "{shown}");
+    assert_eq!(shown["pending"]["hash"], five.hash().to_string(), "{shown}");
+    assert_eq!(shown["pending"]["effective_height"], joins_at, "{shown}");
     fed.wait_for(
         "all five nodes past the effective height",
         Duration::from_secs(120),
@@ -987,6 +992,9 @@ fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
     assert_eq!(announcing.header.validator_set_hash, four.hash());
     assert_eq!(announcing.header.next_validator_set_hash, five.hash());
     assert_eq!(announcing.next_validators, five);
+    let (_, shown) = http(fed.nodes[4].api, "GET", "/v1/validators", None).unwrap();
+    assert_eq!(shown["set"]["hash"], five.hash().to_string(), "{shown}");
+    assert_eq!(shown["pending"], Value::Null, "{shown}");
     let first = fed.nodes[4].light_block(joins_at).unwrap();
     assert_eq!(first.header.validator_set_hash, five.hash());
     assert_eq!(first.validators, five);

@@ -672,6 +672,56 @@ async fn mapping_proof(state: web::Data<ApiState>, request: HttpRequest) -> Http
     state_proof(state, request, StateKey::Mapping).await
 }
 
+async fn validators_proof(state: web::Data<ApiState>, request: HttpRequest) -> HttpResponse {
+    state_proof(state, request, StateKey::Validators).await
+}
+
+async fn pending_validators_proof(
+    state: web::Data<ApiState>,
+    request: HttpRequest,
+) -> HttpResponse {
+    state_proof(state, request, StateKey::PendingValidators).await
+}
+
+/// The validator set that certifies the next block, and an approved change waiting for its
+/// effective height (ADR 0016). Unproven: `/v1/proofs/validators` and
+/// `/v1/proofs/pending_validators` prove them.
+async fn validators(state: web::Data<ApiState>) -> HttpResponse {
+    match read(&state, |c| {
+        Ok((
+            c.height(),
+            c.next_validators().clone(),
+            c.state().pending_validators().cloned(),
+        ))
+    })
+    .await
+    {
+        Err(r) => r,
+        Ok((height, set, pending)) => {
+            let describe = |set: &lightclient::validator::ValidatorSet| {
+                json!({
+                    "hash": set.hash(),
+                    "total_power": set.total_power(),
+                    "validators": set.validators().iter().map(|v| json!({
+                        "address": v.address(),
+                        "public_key": v.public_key,
+                        "voting_power": v.voting_power,
+                    })).collect::<Vec<_>>(),
+                })
+            };
+            HttpResponse::Ok().json(json!({
+                "height": height.saturating_add(1),
+                "set": describe(&set),
+                "pending": pending.map(|p| {
+                    let mut entry = describe(&p.validators);
+                    entry["effective_height"] = json!(p.effective_height);
+                    entry
+                }),
+            }))
+        }
+    }
+}
+
 /// Every asset holder's position in an asset (unproven; a light client proves each, and their
 /// issued figures must add up to the asset's proven supply, so none can be left out).
 async fn asset_positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
@@ -1214,6 +1264,9 @@ pub fn openapi_document() -> Value {
             "/v1/proofs/asset/{asset}": get("An asset entry (its supply) with its state proof"),
             "/v1/proofs/position/{asset_holder}/{asset}": get("An asset holder's position with its state proof"),
             "/v1/proofs/mapping": get("The mapping entry (sequence and hash) with its state proof"),
+            "/v1/proofs/validators": get("The validator set in force (tag 8) with its state proof"),
+            "/v1/proofs/pending_validators": get("The approved validator-set change waiting for its effective height (tag 16), or its absence, with its state proof"),
+            "/v1/validators": get("The validator set that certifies the next block, and a pending change with its effective height (ADR 0016)"),
             "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
             "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
             "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
@@ -1334,6 +1387,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(position_proof)),
         )
         .service(resource("/v1/proofs/mapping").route(web::get().to(mapping_proof)))
+        .service(resource("/v1/proofs/validators").route(web::get().to(validators_proof)))
+        .service(
+            resource("/v1/proofs/pending_validators")
+                .route(web::get().to(pending_validators_proof)),
+        )
+        .service(resource("/v1/validators").route(web::get().to(validators)))
         .service(resource("/v1/mapping").route(web::get().to(mapping)))
         .service(
             resource("/v1/mapping/draft")
