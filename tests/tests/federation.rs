@@ -213,9 +213,19 @@ fn the_binary_refuses_a_consensus_address_without_transport() {
     );
 }
 
+/// Node `i`'s `[mainstay]` section: slot `i` of the service at `service_port`, Bitcoin through
+/// the regtest double at `rpc_port`.
+fn mainstay_config(i: usize, service_port: u16, rpc_port: u16) -> String {
+    format!(
+        "[mainstay]\napi = \"http://127.0.0.1:{service_port}/api/v1\"\nposition = {i}\ntoken = \"node-{i}\"\n\
+         interval_ms = 300\nbitcoin_rpc = \"http://127.0.0.1:{rpc_port}\"\nbitcoin_rpc_user = \"e2e\"\n\
+         bitcoin_rpc_password = \"regtest-only\"\nconfirmations = 2\n"
+    )
+}
+
 /// Runs the self-hosted Mainstay service (with its regtest double of Bitcoin Core) in this
 /// process, on its own thread, until the test ends.
-fn start_mainstay_service(dir: &Path, api_port: u16, rpc_port: u16) {
+fn start_mainstay_service(dir: &Path, api_port: u16, rpc_port: u16, slots: usize) {
     let config = mainstay::service::config::ServiceConfig::from_toml(&format!(
         r#"listen = "127.0.0.1:{api_port}"
 data_dir = {data:?}
@@ -235,7 +245,7 @@ max_fee_rate = 20
 conf_target = 2
 "#,
         data = dir.join("mainstay"),
-        slots = (0..NODES)
+        slots = (0..slots)
             .map(|i| format!("{{ position = {i}, token = \"node-{i}\" }}"))
             .collect::<Vec<_>>()
             .join(", "),
@@ -253,13 +263,8 @@ conf_target = 2
 fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
     let _turn = one_federation_at_a_time();
     let (service_port, rpc_port) = (free_port(), free_port());
-    let mut fed = Federation::with_extra_config(move |i| {
-        format!(
-            "[mainstay]\napi = \"http://127.0.0.1:{service_port}/api/v1\"\nposition = {i}\ntoken = \"node-{i}\"\n\
-             interval_ms = 300\nbitcoin_rpc = \"http://127.0.0.1:{rpc_port}\"\nbitcoin_rpc_user = \"e2e\"\n\
-             bitcoin_rpc_password = \"regtest-only\"\nconfirmations = 2\n"
-        )
-    });
+    let mut fed =
+        Federation::with_extra_config(move |i| mainstay_config(i, service_port, rpc_port));
     for node in 0..NODES {
         fed.nodes[node].start();
     }
@@ -272,7 +277,7 @@ fn certified_blocks_are_attested_to_bitcoin_through_mainstay_after_an_outage() {
     let (status, _) = http(fed.nodes[0].api, "GET", "/v1/attestations/latest", None).unwrap();
     assert_eq!(status, 404);
 
-    start_mainstay_service(fed.dir.path(), service_port, rpc_port);
+    start_mainstay_service(fed.dir.path(), service_port, rpc_port, NODES);
     let mut attested = Value::Null;
     fed.wait_for(
         "an attestation on every node",
@@ -943,10 +948,13 @@ fn blocks_continue(fed: &Federation, n: usize, what: &str) -> u64 {
 #[test]
 fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
     let _turn = one_federation_at_a_time();
+    let (service_port, rpc_port) = (free_port(), free_port());
     let mut fed = Federation::build_with(&Options {
         standby: 1,
+        extra: Box::new(move |i| mainstay_config(i, service_port, rpc_port)),
         ..Options::default()
     });
+    start_mainstay_service(fed.dir.path(), service_port, rpc_port, 5);
     for node in &mut fed.nodes {
         node.start();
     }
@@ -968,6 +976,23 @@ fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
         )
         .unwrap()
     };
+    // A holder with tokens, to prove a balance through the changes later.
+    let usdx = asset_id_for_code("USDX");
+    let deposit = fed.sign(
+        "settlement",
+        Operation::Deposit {
+            asset_holder: dev_public("bank").unwrap().account_id(),
+            asset: usdx,
+            amount: 1_000_000,
+        },
+    );
+    let txid = fed.nodes[0].submit(&deposit);
+    fed.wait_committed(0, &txid);
+    let (setup, alice) = holder_setup(&mut fed, "e2e-validators-alice");
+    for tx in &setup {
+        let txid = fed.nodes[0].submit(tx);
+        fed.wait_committed(0, &txid);
+    }
     let four = fed.genesis.validators.clone();
     let five = set(&[0, 1, 2, 3, 4]);
     assert_eq!(set(&[0, 1, 2, 3]), four);
@@ -1120,6 +1145,79 @@ fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
             "event: validator set {} from height {joins_at}",
             five.hash()
         )),
+        "{text}"
+    );
+    // State proofs under the roots of blocks certified by the changed sets.
+    let alice = alice.to_string();
+    let (out, text) = lightclient(&home, &["balance", &alice, "USDX", "--node", &node], &[]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1000 available, 0 locked; proven under the state root of verified block"),
+        "{text}"
+    );
+    let (out, text) = lightclient(&home, &["backing", "USDX", "--node", &node], &[]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("supply 1000 equals what 1 asset holder(s) issued, each covered"),
+        "{text}"
+    );
+    let (out, text) = lightclient(&home, &["mapping", "--node", &node], &[]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("mapping hash: OK"), "{text}");
+
+    // The federation's Bitcoin attestation through the self-hosted Mainstay service, of a block
+    // certified by the final set, checked against regtest's header chain.
+    let mut attested = 0;
+    fed.wait_for(
+        "an attestation above the removal",
+        Duration::from_secs(120),
+        || {
+            attested = http(fed.nodes[3].api, "GET", "/v1/attestations/latest", None)
+                .filter(|(status, _)| *status == 200)
+                .and_then(|(_, body)| body["height"].as_u64())
+                .unwrap_or(0);
+            attested > leaves_at
+        },
+    );
+    let (_, spec) = http(service_port, "GET", "/api/v1/staychain", None).unwrap();
+    let spec_file = fed.dir.path().join("staychain.json");
+    std::fs::write(&spec_file, serde_json::to_vec(&spec["response"]).unwrap()).unwrap();
+    let rpc_url = format!("http://127.0.0.1:{rpc_port}");
+    let rpc_env = [
+        ("ABT_BITCOIN_RPC_USER", "e2e"),
+        ("ABT_BITCOIN_RPC_PASSWORD", "regtest-only"),
+    ];
+    let mut text = String::new();
+    // The attested Bitcoin block needs its confirmations first.
+    fed.wait_for(
+        "the attestation verified with its confirmations",
+        Duration::from_secs(60),
+        || {
+            let (out, answer) = lightclient(
+                &home,
+                &[
+                    "attestation",
+                    "--node",
+                    &node,
+                    "--witness",
+                    &witness,
+                    "--staychain",
+                    spec_file.to_str().unwrap(),
+                    "--height",
+                    &attested.to_string(),
+                    "--bitcoin-rpc",
+                    &rpc_url,
+                ],
+                &rpc_env,
+            );
+            text = answer;
+            out.status.success()
+        },
+    );
+    assert!(
+        text.contains(&format!(
+            "commitment: OK, the attested commitment is block {attested}'s hash"
+        )) && text.contains("bitcoin inclusion: OK, block "),
         "{text}"
     );
 }
