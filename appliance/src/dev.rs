@@ -5,7 +5,6 @@
 
 use k256::ecdsa::SigningKey;
 use lightclient::genesis::{Genesis, GenesisAccount, GenesisAsset};
-use lightclient::hash::tagged_hash;
 use lightclient::keys::{PublicKey, Signature};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::tx::{
@@ -39,7 +38,7 @@ pub struct DevError(String);
 
 /// The development key called `name` (for example `bank`, or `holder-17`).
 pub fn dev_key(name: &str) -> Result<SigningKey, DevError> {
-    let secret = tagged_hash("ABT/dev-key/v1 (public, never for value)", name.as_bytes());
+    let secret = lightclient::genesis::dev_account_secret(name);
     SigningKey::from_bytes(&secret.0.into()).map_err(|e| DevError(e.to_string()))
 }
 

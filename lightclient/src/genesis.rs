@@ -185,3 +185,10 @@ impl Genesis {
         )
     }
 }
+
+/// The secret of development account `name` (`bank`, `holder-17`, ...): a tagged hash of the
+/// name. **Anyone can derive it**: the development genesis that holds these accounts is for a
+/// laptop, never for value. Tools use it to sign as the development accounts.
+pub fn dev_account_secret(name: &str) -> Hash32 {
+    tagged_hash("ABT/dev-key/v1 (public, never for value)", name.as_bytes())
+}

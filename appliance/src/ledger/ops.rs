@@ -641,6 +641,27 @@ impl LedgerState {
         Ok(())
     }
 
+    /// The fee the rules in force give `account` for `operation` of `amount` of `asset` (what
+    /// a wallet puts in `expected_fee`); 0 where no rule applies.
+    pub fn quote_fee(
+        &self,
+        account: &AccountId,
+        operation: OperationKind,
+        asset: &AssetId,
+        amount: u128,
+    ) -> Result<u128, LedgerError> {
+        let account = self
+            .accounts
+            .get(account)
+            .ok_or(LedgerError::UnknownAccount(*account))?;
+        let subject = Subject {
+            operation,
+            asset,
+            account,
+        };
+        Ok(fee_for(self.fees.as_map(), &subject, amount)?.map_or(0, |(fee, _)| fee))
+    }
+
     /// The fee for an operation, checked against what the transaction expects.
     fn fee(
         &self,
@@ -757,7 +778,25 @@ impl LedgerState {
         match rule {
             Some(rule) => {
                 check_fee_rule(self.fees.as_map(), id, rule)?;
-                self.account_or(&rule.collector)?;
+                let collector = self.account_or(&rule.collector)?;
+                // Deposit-backed tokens are held through an asset holder; a collector without
+                // one would make every fee the rule charges fail, so refuse the rule now.
+                let deposit_backed = match &rule.scope.asset {
+                    Some(asset) => {
+                        self.assets
+                            .get(asset)
+                            .ok_or(LedgerError::UnknownAsset(*asset))?
+                            .backing
+                            == BackingKind::DepositBacked
+                    }
+                    None => self
+                        .assets
+                        .values()
+                        .any(|a| a.backing == BackingKind::DepositBacked),
+                };
+                if deposit_backed && collector.asset_holder.is_none() {
+                    return Err(LedgerError::NoAssetHolder(collector.id));
+                }
                 self.fees.insert(id, rule.clone());
             }
             None => {

@@ -386,7 +386,12 @@ impl LedgerState {
         }
     }
 
-    /// An account.
+    /// The account whose current key is `key` (a recovered account keeps its first key's id).
+    pub fn account_of_key(&self, key: &PublicKey) -> Option<AccountId> {
+        self.keys.get(key).copied()
+    }
+
+    /// The account with `id`.
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
         self.accounts.get(id)
     }

@@ -683,6 +683,93 @@ async fn pending_validators_proof(
     state_proof(state, request, StateKey::PendingValidators).await
 }
 
+/// The chain this node serves: what a transaction binds to, and the tip.
+async fn chain(state: web::Data<ApiState>) -> HttpResponse {
+    match read(&state, |c| {
+        Ok((
+            c.state().chain_id().clone(),
+            c.genesis_hash(),
+            c.height(),
+            c.tip().map(lightclient::header::BlockHeader::hash),
+        ))
+    })
+    .await
+    {
+        Err(r) => r,
+        Ok((chain_id, genesis_hash, height, tip)) => HttpResponse::Ok().json(json!({
+            "chain_id": chain_id, "genesis_hash": genesis_hash, "height": height, "tip": tip,
+        })),
+    }
+}
+
+/// The account whose current key this is (after key recovery an account keeps its first
+/// key's id, so a wallet cannot derive it from the key alone).
+async fn account_of_key(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let key: lightclient::keys::PublicKey = match parse("key", &path.into_inner()) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    match read(&state, move |c| Ok(c.state().account_of_key(&key))).await {
+        Err(r) => r,
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+            format!("no account has key {key}"),
+        ),
+        Ok(Some(account)) => HttpResponse::Ok().json(json!({ "key": key, "account": account })),
+    }
+}
+
+/// Query of `/v1/fees/quote`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeeQuery {
+    account: String,
+    operation: String,
+    asset: String,
+    amount: String,
+}
+
+/// The fee the rules in force give an operation (what a wallet puts in `expected_fee`).
+async fn fee_quote(state: web::Data<ApiState>, query: web::Query<FeeQuery>) -> HttpResponse {
+    let query = query.into_inner();
+    let account: AccountId = match parse("account", &query.account) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let asset: AssetId = match parse("asset", &query.asset) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Ok(operation) =
+        serde_json::from_value::<lightclient::tx::OperationKind>(json!(query.operation))
+    else {
+        return field_error(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            "operation",
+            "one of issue, transfer, redemption, deposit, withdraw",
+        );
+    };
+    let Ok(amount) = query.amount.parse::<u128>() else {
+        return field_error(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            "amount",
+            "a decimal count of base units",
+        );
+    };
+    match read(&state, move |c| {
+        Ok(c.state().quote_fee(&account, operation, &asset, amount))
+    })
+    .await
+    {
+        Err(r) => r,
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, code_name(e.code()), e),
+        Ok(Ok(fee)) => HttpResponse::Ok().json(json!({ "fee": fee.to_string() })),
+    }
+}
+
 /// The validator set that certifies the next block, and an approved change waiting for its
 /// effective height (ADR 0016). Unproven: `/v1/proofs/validators` and
 /// `/v1/proofs/pending_validators` prove them.
@@ -712,11 +799,10 @@ async fn validators(state: web::Data<ApiState>) -> HttpResponse {
             HttpResponse::Ok().json(json!({
                 "height": height.saturating_add(1),
                 "set": describe(&set),
-                "pending": pending.map(|p| {
-                    let mut entry = describe(&p.validators);
-                    entry["effective_height"] = json!(p.effective_height);
-                    entry
-                }),
+                "pending": pending.map(|p| json!({
+                    "effective_height": p.effective_height,
+                    "set": describe(&p.validators),
+                })),
             }))
         }
     }
@@ -1266,6 +1352,9 @@ pub fn openapi_document() -> Value {
             "/v1/proofs/mapping": get("The mapping entry (sequence and hash) with its state proof"),
             "/v1/proofs/validators": get("The validator set in force (tag 8) with its state proof"),
             "/v1/proofs/pending_validators": get("The approved validator-set change waiting for its effective height (tag 16), or its absence, with its state proof"),
+            "/v1/chain": get("The chain this node serves: chain id and genesis hash (what a transaction binds to), the tip's height and hash"),
+            "/v1/keys/{key}/account": get("The account whose current key this is (a recovered account keeps its first key's id)"),
+            "/v1/fees/quote": get("?account=&operation=issue|transfer|redemption|deposit|withdraw&asset=&amount=BASE_UNITS: the fee the rules in force give (a transaction's expected_fee)"),
             "/v1/validators": get("The validator set that certifies the next block, and a pending change with its effective height (ADR 0016)"),
             "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
             "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
@@ -1393,6 +1482,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(pending_validators_proof)),
         )
         .service(resource("/v1/validators").route(web::get().to(validators)))
+        .service(resource("/v1/chain").route(web::get().to(chain)))
+        .service(resource("/v1/keys/{key}/account").route(web::get().to(account_of_key)))
+        .service(resource("/v1/fees/quote").route(web::get().to(fee_quote)))
         .service(resource("/v1/mapping").route(web::get().to(mapping)))
         .service(
             resource("/v1/mapping/draft")

@@ -529,3 +529,44 @@ fn expired_txids_are_pruned() {
         })
     );
 }
+
+/// A fee collector that cannot hold the tokens the rule charges is refused when the rule is set
+/// (otherwise every matching transfer would fail with `no_asset_holder`).
+#[test]
+fn a_fee_rule_whose_collector_cannot_hold_the_asset_is_refused_when_set() {
+    let mut w = funded();
+    let to_the_bank = FeeRule {
+        collector: id(BANK_A),
+        ..fee_rule(transfers(), 0, 10_000, 2, 0)
+    };
+    assert_eq!(
+        w.run(
+            FEES,
+            Operation::SetFee {
+                id: 1,
+                rule: Some(to_the_bank.clone()),
+            }
+        ),
+        Err(LedgerError::NoAssetHolder(id(BANK_A)))
+    );
+    // Scoped to an asset that does not exist.
+    let unknown = lightclient::genesis::asset_id_for_code("NOPE");
+    assert_eq!(
+        w.run(
+            FEES,
+            Operation::SetFee {
+                id: 1,
+                rule: Some(FeeRule {
+                    scope: Scope {
+                        asset: Some(unknown),
+                        ..transfers()
+                    },
+                    ..to_the_bank
+                }),
+            }
+        ),
+        Err(LedgerError::UnknownAsset(unknown))
+    );
+    // Nothing was set: transfers still pay no fee.
+    w.run(20, pay(10, 0)).unwrap();
+}

@@ -1,0 +1,218 @@
+//! `abt` against a real four-validator federation, as a new user drives it: keys in the
+//! encrypted keystore (development accounts imported, new keys made), the seed's holder
+//! registration by challenge, a deposit, issuance, transfers with a fee quoted from the rules in
+//! force, and each kind of failure with its exit status and name.
+// A test harness: a failed step should stop the test at once, with its message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use e2e::federation::*;
+
+struct Abt {
+    node: String,
+    keystore: PathBuf,
+    password: PathBuf,
+}
+
+impl Abt {
+    /// Runs `abt` with `args`: its exit code and its stdout followed by its stderr.
+    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = Command::new(workspace_binary("abt"))
+            .arg("--node")
+            .arg(&self.node)
+            .arg("--keystore")
+            .arg(&self.keystore)
+            .arg("--password")
+            .arg(format!("file:{}", self.password.display()))
+            .args(args)
+            .env_remove("ABT_NODE")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    }
+
+    /// Runs `abt` and expects exit 0.
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, text) = self.run(args);
+        assert_eq!(code, Some(0), "abt {args:?}: {text}");
+        text
+    }
+
+    /// Runs `abt --json` and expects exit 0.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        let line = text.lines().next().unwrap();
+        serde_json::from_str(line).unwrap()
+    }
+
+    /// The seed's registration: the asset holder's challenge, signed by the holder, registered
+    /// by the asset holder; then KYC verified.
+    fn register(&self, holder: &str, bank: &str) {
+        let challenge = self.json(&["challenge", "new"])["challenge"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let signed = self.json(&[
+            "challenge",
+            "sign",
+            "--as",
+            holder,
+            "--asset-holder",
+            bank,
+            &challenge,
+        ]);
+        let text = self.ok(&[
+            "register-holder",
+            "--as",
+            bank,
+            "--public-key",
+            signed["public_key"].as_str().unwrap(),
+            "--challenge",
+            &challenge,
+            "--signature",
+            signed["signature"].as_str().unwrap(),
+        ]);
+        assert!(text.contains("applied (0)"), "{text}");
+        self.ok(&["set-kyc", "--as", "kyc-admin", holder, "verified"]);
+    }
+}
+
+#[test]
+fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
+    let _turn = one_federation_at_a_time();
+    let mut fed = Federation::new();
+    for node in &mut fed.nodes {
+        node.start();
+    }
+    fed.wait_for("height 1", Duration::from_secs(120), || fed.height(0) >= 1);
+    let home = fed.dir.path().join("abt");
+    std::fs::create_dir_all(&home).unwrap();
+    let password = home.join("password");
+    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    let abt = Abt {
+        node: format!("http://127.0.0.1:{}", fed.nodes[1].api),
+        keystore: home.join("keystore.json"),
+        password,
+    };
+
+    // Keys: the development accounts imported, two holders made afresh.
+    for dev in ["settlement", "bank", "kyc-admin", "super-admin"] {
+        let text = abt.ok(&["key", "import", dev, "--dev", dev]);
+        assert!(text.contains(&format!("{dev}: account ")), "{text}");
+    }
+    for holder in ["alice", "bob", "fees"] {
+        abt.ok(&["key", "new", holder]);
+    }
+    let listed = abt.json(&["key", "list"]);
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 7, "{listed}");
+    let keystore = std::fs::read_to_string(&abt.keystore).unwrap();
+    assert!(!keystore.contains("correct horse"), "{keystore}");
+
+    // The settlement institution records the bank's deposit; holders are registered by
+    // challenge; the bank issues to alice.
+    let text = abt.ok(&["deposit", "--as", "settlement", "bank", "USDX", "10000"]);
+    assert!(text.contains("applied (0)"), "{text}");
+    abt.register("alice", "bank");
+    abt.register("bob", "bank");
+    abt.register("fees", "bank");
+    let text = abt.ok(&["issue", "--as", "bank", "alice", "USDX", "100"]);
+    assert!(text.contains("event: mint "), "{text}");
+
+    // A transfer; then a fee rule, and the next transfer pays the quoted fee.
+    let text = abt.ok(&["transfer", "--as", "alice", "bob", "USDX", "25.50"]);
+    assert!(
+        text.contains("event: transfer ") && text.contains("amount=2550"),
+        "{text}"
+    );
+    let fee_rule = |collector: &str| {
+        abt.run(&[
+            "set-fee",
+            "--as",
+            "super-admin",
+            "1",
+            "--operation",
+            "transfer",
+            "--asset",
+            "USDX",
+            "--flat",
+            "10",
+            "--collector",
+            collector,
+        ])
+    };
+    // The bank holds no tokens itself (they are held through an asset holder): refused when
+    // set, not at every transfer after.
+    let (code, text) = fee_rule("bank");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("no_asset_holder"), "{text}");
+    let (code, text) = fee_rule("fees");
+    assert_eq!(code, Some(0), "{text}");
+    let receipt = abt.json(&["transfer", "--as", "alice", "bob", "USDX", "1"]);
+    let events = receipt["receipt"]["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "fee_charged" && e["amount"] == "10"),
+        "{receipt}"
+    );
+
+    // Refused by the ledger: exit 1 with the code's name.
+    let (code, text) = abt.run(&["transfer", "--as", "alice", "bob", "USDX", "1000"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("insufficient_balance"), "{text}");
+    let (code, text) = abt.run(&[
+        "transfer", "--as", "alice", "bob", "USDX", "1", "--fee", "0",
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("fee_mismatch"), "{text}");
+    let (code, text) = abt.run(&["set-kyc", "--as", "bank", "alice", "corporate"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("not_authorised"), "{text}");
+    // Usage: exit 2, naming what is wrong.
+    let (code, text) = abt.run(&["grant-role", "--as", "super-admin", "alice", "admin"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("role \"admin\" is not one of"), "{text}");
+    let (code, text) = abt.run(&["transfer", "--as", "carol", "bob", "USDX", "1"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no key named \"carol\""), "{text}");
+    let wrong = home.join("wrong");
+    std::fs::write(&wrong, "not it\n").unwrap();
+    let guessing = Abt {
+        node: abt.node.clone(),
+        keystore: abt.keystore.clone(),
+        password: wrong,
+    };
+    let (code, text) = guessing.run(&["transfer", "--as", "alice", "bob", "USDX", "1"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("does not open key \"alice\""), "{text}");
+    let (code, text) = abt.run(&[
+        "--node",
+        &format!("http://127.0.0.1:{}", free_port()),
+        "receipt",
+        &"00".repeat(32),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+
+    // Without waiting: the txid at once, the receipt later.
+    let pending = abt.json(&["transfer", "--as", "alice", "bob", "USDX", "2", "--no-wait"]);
+    let txid = pending["txid"].as_str().unwrap().to_string();
+    fed.wait_committed(1, &txid);
+    let text = abt.ok(&["receipt", &txid]);
+    assert!(text.contains("applied (0)"), "{text}");
+}
