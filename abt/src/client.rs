@@ -49,6 +49,17 @@ pub enum NodeError {
     },
 }
 
+/// An answer read as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The headers asked for, in the order asked (`None`: absent).
+    pub headers: Vec<Option<String>>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// A node.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -110,6 +121,41 @@ impl Node {
             reason: e.to_string(),
         })?;
         self.answer(&url, response)
+    }
+
+    /// `GET path` answered with bytes rather than JSON: the status, the answer's headers named
+    /// in `headers`, and the body.
+    pub fn get_bytes(&self, path: &str, headers: &[&str]) -> Result<RawAnswer, NodeError> {
+        let url = format!("{}{path}", self.base);
+        let network = |reason: String| NodeError::Network {
+            url: url.clone(),
+            reason,
+        };
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .map_err(|e| network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let named = headers
+            .iter()
+            .map(|name| {
+                response
+                    .headers()
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+            .collect();
+        let bytes = response.bytes().map_err(|e| network(e.to_string()))?;
+        if bytes.len() > MAX_BODY {
+            return Err(network(format!("answer of {} bytes", bytes.len())));
+        }
+        Ok(RawAnswer {
+            status,
+            headers: named,
+            body: bytes.to_vec(),
+        })
     }
 
     /// `POST path` with a JSON body.

@@ -71,6 +71,9 @@ enum Command {
     /// The holder side of registration: a challenge, and the holder's signature over it.
     #[command(subcommand)]
     Challenge(ChallengeCommand),
+    /// The mapping lifecycle's last step.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
     /// A transaction's status and receipt.
     Receipt {
         /// The txid.
@@ -108,6 +111,16 @@ enum KeyCommand {
     Show {
         /// Its name.
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MappingCommand {
+    /// Submit the draft mapping with the controller signatures the node collected, once they
+    /// reach the policy's threshold (an `update_mapping` transaction).
+    Submit {
+        #[command(flatten)]
+        signing: Signing,
     },
 }
 
@@ -559,7 +572,53 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let node = Node::new(&cli.node)?;
             show_receipt(cli, &node, txid)
         }
-        Command::Operation(command) => operation_command(cli, command),
+        Command::Operation(command) => {
+            let keystore = Keystore::open(&cli.keystore)?;
+            let node = Node::new(&cli.node)?;
+            submit(cli, &keystore, &node, signing_of(command), |signer| {
+                build(&node, &keystore, command, signer)
+            })
+        }
+        Command::Mapping(MappingCommand::Submit { signing }) => {
+            let keystore = Keystore::open(&cli.keystore)?;
+            let node = Node::new(&cli.node)?;
+            let answer = node.get_bytes(
+                "/v1/mapping/draft/signed",
+                &["X-Mapping-Signatures", "X-Mapping-Required"],
+            )?;
+            let (headers, bytes) = (answer.headers, answer.body);
+            match answer.status {
+                200 => {}
+                204 => {
+                    return Err(Failure::Refused(
+                        "nothing to sign: the next mapping would equal the one in force".into(),
+                    ));
+                }
+                other => {
+                    return Err(usage(format!(
+                        "the node answered {other}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    )));
+                }
+            }
+            let count = |i: usize| {
+                headers
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            let (signed, required) = (count(0), count(1));
+            if signed < required {
+                return Err(Failure::Refused(format!(
+                    "the draft carries {signed} controller signature(s); the policy requires {required}"
+                )));
+            }
+            submit(cli, &keystore, &node, signing, |_| {
+                Ok(Operation::UpdateMapping { mapping: bytes })
+            })
+        }
     }
 }
 
@@ -1079,12 +1138,17 @@ fn build(
     })
 }
 
-fn operation_command(cli: &Cli, command: &OperationCommand) -> Result<(), Failure> {
-    let keystore = Keystore::open(&cli.keystore)?;
-    let node = Node::new(&cli.node)?;
-    let signing = signing_of(command);
+/// Builds the operation (given the account that signs), signs it, submits it, and unless
+/// `--no-wait` waits for its block and shows the receipt.
+fn submit(
+    cli: &Cli,
+    keystore: &Keystore,
+    node: &Node,
+    signing: &Signing,
+    operation: impl FnOnce(AccountId) -> Result<Operation, Failure>,
+) -> Result<(), Failure> {
     let (binding, height) = node.chain()?;
-    let key = open_key(cli, &keystore, signing)?;
+    let key = open_key(cli, keystore, signing)?;
     let public_key = key.public_key();
     // A recovered account keeps its id under a new key: the node knows which.
     let signer = match node.get(&format!("/v1/keys/{public_key}/account")) {
@@ -1092,7 +1156,7 @@ fn operation_command(cli: &Cli, command: &OperationCommand) -> Result<(), Failur
         Err(NodeError::Refused { status: 404, .. }) => public_key.account_id(),
         Err(e) => return Err(e.into()),
     };
-    let operation = build(&node, &keystore, command, signer)?;
+    let operation = operation(signer)?;
     let mut salt = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
     let transaction = Transaction {
@@ -1131,7 +1195,7 @@ fn operation_command(cli: &Cli, command: &OperationCommand) -> Result<(), Failur
         eprintln!("txid {txid}: submitted, waiting for its block");
     }
     node.wait(&txid, Duration::from_secs(signing.wait_secs))?;
-    show_receipt(cli, &node, &txid)
+    show_receipt(cli, node, &txid)
 }
 
 /// Prints a transaction's receipt; a refusal is exit 1.

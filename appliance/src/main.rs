@@ -236,6 +236,7 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
 
     // SyncArbiter builds its actor from a factory; with one thread it is called once.
     let store = chain.store().clone();
+    let chain_store = store.clone();
     let chain_slot = std::sync::Mutex::new(Some(chain));
     let chain_addr = SyncArbiter::start(1, move || {
         let chain = chain_slot.lock().ok().and_then(|mut slot| slot.take());
@@ -311,7 +312,9 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         chain: chain_addr,
         mempool: mempool_addr,
         metrics,
-        draft_signatures: Arc::default(),
+        store: chain_store,
+        draft_lock: Arc::default(),
+        draft_peers: Arc::new(config.relay.peers.clone()),
         health: HealthLimits {
             stall_after_ms: block_interval_ms.saturating_mul(config.health.stall_intervals),
         },

@@ -194,6 +194,7 @@ pub struct Store {
     mapping_index: Keyspace,
     mapping_pins: Keyspace,
     validator_sets: Keyspace,
+    draft_signatures: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -223,6 +224,7 @@ impl Store {
             mapping_index: keyspace("mapping_index")?,
             mapping_pins: keyspace("mapping_pins")?,
             validator_sets: keyspace("validator_sets")?,
+            draft_signatures: keyspace("draft_signatures")?,
             db,
         })
     }
@@ -270,6 +272,47 @@ impl Store {
         let mut record = vec![STORE_FORMAT];
         set.encode(&mut record);
         batch.insert(&self.validator_sets, set.hash().0, record);
+    }
+
+    /// The controller signatures collected for the draft mapping with signing digest `digest`.
+    pub fn draft_signatures(
+        &self,
+        digest: &Hash32,
+    ) -> Result<Vec<lightclient::mapping::MappingSignature>, StoreError> {
+        let Some(value) = self.draft_signatures.get(digest.0)? else {
+            return Ok(Vec::new());
+        };
+        let body = format_body("draft signatures", &value)?;
+        serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+            what: "draft signatures",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Records the signatures collected for the draft with `digest` (fsynced), dropping those
+    /// of older drafts: once the draft changes they can never count again.
+    pub fn put_draft_signatures(
+        &self,
+        digest: &Hash32,
+        signatures: &[lightclient::mapping::MappingSignature],
+    ) -> Result<(), StoreError> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        for entry in self.draft_signatures.iter() {
+            let key = entry.key()?;
+            if key.as_ref() != digest.0.as_slice() {
+                batch.remove(&self.draft_signatures, key);
+            }
+        }
+        let mut record = vec![STORE_FORMAT];
+        record.extend(
+            serde_json::to_vec(signatures).map_err(|e| StoreError::Corrupt {
+                what: "draft signatures",
+                reason: e.to_string(),
+            })?,
+        );
+        batch.insert(&self.draft_signatures, digest.0, record);
+        batch.commit()?;
+        Ok(())
     }
 
     /// The validator set with `hash`, if one was ever approved (or is the genesis set).

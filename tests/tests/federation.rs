@@ -705,13 +705,71 @@ fn a_mapping_lives_through_issuance_redemption_and_remapping_and_is_published_to
         .map(|a| a["vref"].as_str().unwrap())
         .collect();
     assert_eq!(vrefs, ["AB-1", "AB-3"]);
-    let redemption = fed.signed_draft(&runtime, 1, &[&controllers[1], &controllers[2]]);
-    let remapped_at = fed.run(
-        "bank",
-        Operation::UpdateMapping {
-            mapping: redemption.clone(),
-        },
+    // Controller 2 posts its signature to node 1, controller 3 to node 2: each reaches every
+    // node, and survives a restart.
+    for (controller, node) in [(&controllers[1], 1), (&controllers[2], 2)] {
+        let copy = sign_draft(&runtime, &fed.genesis.controllers, controller, &draft);
+        let (status, body) = http_bytes(fed.nodes[node].api, "POST", "/v1/mapping/draft", &copy);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    let apis: Vec<u16> = fed.nodes.iter().map(|n| n.api).collect();
+    let signatures_on = |node: usize| {
+        let (status, body) = http_bytes(apis[node], "GET", "/v1/mapping/draft/signed", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let signed: Value = serde_json::from_slice(&body).unwrap();
+        signed["signatures"].as_array().map_or(0, Vec::len)
+    };
+    fed.wait_for(
+        "both signatures on every node",
+        Duration::from_secs(30),
+        || (0..NODES).all(|n| signatures_on(n) == 2),
     );
+    fed.nodes[1].stop();
+    fed.nodes[1].start();
+    fed.wait_for("node 1 back", Duration::from_secs(60), || {
+        fed.nodes[1].height().is_some()
+    });
+    assert_eq!(signatures_on(1), 2);
+    // A user submits what node 3 collected, without writing the transaction by hand.
+    let home = fed.dir.path().join("abt");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("password"), "pw\n").unwrap();
+    let abt = |args: &[&str]| {
+        let out = Command::new(workspace_binary("abt"))
+            .arg("--node")
+            .arg(format!("http://127.0.0.1:{}", fed.nodes[3].api))
+            .arg("--keystore")
+            .arg(home.join("keystore.json"))
+            .arg("--password")
+            .arg(format!("file:{}", home.join("password").display()))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = abt(&["key", "import", "bank", "--dev", "bank"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (_, redemption) = http_bytes(fed.nodes[3].api, "GET", "/v1/mapping/draft/signed", b"");
+    let (code, text) = abt(&["--json", "mapping", "submit", "--as", "bank"]);
+    assert_eq!(code, Some(0), "{text}");
+    let submitted: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let remapped_at = submitted["height"].as_u64().unwrap();
+    assert!(
+        submitted["receipt"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "mapping_version"),
+        "{submitted}"
+    );
+    // Nothing is left to sign.
+    let (status, _) = http_bytes(fed.nodes[3].api, "GET", "/v1/mapping/draft", b"");
+    assert_eq!(status, 204);
+    let (code, text) = abt(&["mapping", "submit", "--as", "bank"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("nothing to sign"), "{text}");
     let pot = redemption_account(&fed);
     assert!(!pot.contains("100000"), "{pot}");
     // A rejected review cannot approve it twice: the request is done.

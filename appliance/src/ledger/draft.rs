@@ -30,6 +30,9 @@ pub struct Draft {
     pub released: Vec<String>,
     /// Redemptions left out, with the reason.
     pub deferred: Vec<(u64, RemapError)>,
+    /// The draft maps exactly what the mapping in force maps (same bars, amounts, locations):
+    /// there is nothing to sign.
+    pub unchanged: bool,
 }
 
 /// Why no draft could be made.
@@ -178,6 +181,12 @@ impl LedgerState {
                 fineness: format_amount(u128::from(item.fineness), 1),
             });
         }
+        let entries = |list: &[MappedAsset]| {
+            let mut sorted = list.to_vec();
+            sorted.sort_by(|a, b| (&a.vref, a.assetid).cmp(&(&b.vref, b.assetid)));
+            sorted
+        };
+        let unchanged = entries(&assets) == entries(&current.assets);
         let mapping = Mapping::new(
             self.chain_id.clone(),
             self.mapping.sequence.saturating_add(1),
@@ -193,6 +202,7 @@ impl LedgerState {
             redemptions,
             released,
             deferred,
+            unchanged,
         })
     }
 }

@@ -34,9 +34,13 @@ pub struct ApiState {
     pub mempool: Addr<MempoolActor>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Controller signatures posted for the current draft mapping (kept in memory: after a
-    /// restart controllers post again).
-    pub draft_signatures: Arc<std::sync::Mutex<DraftSignatures>>,
+    /// The store, where controller signatures of the current draft are kept (they survive a
+    /// restart).
+    pub store: crate::store::Store,
+    /// Serialises the merging of posted draft signatures.
+    pub draft_lock: Arc<std::sync::Mutex<()>>,
+    /// The other nodes' API base URLs: newly collected draft signatures are forwarded to them.
+    pub draft_peers: Arc<Vec<String>>,
     /// What `/ready` checks against.
     pub health: HealthLimits,
 }
@@ -46,13 +50,6 @@ pub struct ApiState {
 pub struct HealthLimits {
     /// Not ready once no block has been committed for this long, ms.
     pub stall_after_ms: u64,
-}
-
-/// Signatures collected for one draft, identified by its signing digest.
-#[derive(Debug, Default)]
-pub struct DraftSignatures {
-    digest: Option<Hash32>,
-    signatures: Vec<lightclient::mapping::MappingSignature>,
 }
 
 fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> HttpResponse {
@@ -981,6 +978,9 @@ async fn draft(state: web::Data<ApiState>) -> HttpResponse {
         Ok((d, _)) => d,
         Err(r) => return r,
     };
+    if draft.unchanged {
+        return nothing_to_sign();
+    }
     let (bytes, digest) = match (
         draft.mapping.to_json_bytes(),
         draft.mapping.signing_digest(),
@@ -1004,9 +1004,76 @@ async fn draft(state: web::Data<ApiState>) -> HttpResponse {
         .body(bytes)
 }
 
+/// 204: the next mapping would map exactly what the mapping in force maps.
+fn nothing_to_sign() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header(("X-Mapping-Status", "nothing to sign"))
+        .finish()
+}
+
+/// The draft carrying `signatures`: its JSON bytes, and how many of the signatures verify.
+fn with_signatures(
+    mut mapping: lightclient::mapping::Mapping,
+    policy: &ControllerPolicy,
+    signatures: Vec<lightclient::mapping::MappingSignature>,
+) -> Result<(Vec<u8>, usize), lightclient::mapping::MappingError> {
+    // Counts signatures one by one: each is a controller's that verifies.
+    let each_signature = ControllerPolicy {
+        threshold: 1,
+        ..policy.clone()
+    };
+    mapping.signatures = signatures;
+    let credited = each_signature
+        .verify(&mapping, &mapping.chain, None)
+        .map_or(0, |signers| signers.len());
+    Ok((mapping.to_json_bytes()?, credited))
+}
+
+/// A signed draft's answer: the bytes, with the digest, how many signatures verify and how many
+/// the policy requires in headers.
+fn signed_draft_reply(
+    bytes: Vec<u8>,
+    digest: Hash32,
+    credited: usize,
+    policy: &ControllerPolicy,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("X-Mapping-Digest", digest.to_string()))
+        .insert_header(("X-Mapping-Signatures", credited.to_string()))
+        .insert_header(("X-Mapping-Required", policy.threshold.to_string()))
+        .body(bytes)
+}
+
+/// The draft with every controller signature this node has collected for it: once
+/// `X-Mapping-Signatures` reaches `X-Mapping-Required`, anyone may submit the body as an
+/// `update_mapping` (`abt mapping submit` does).
+async fn signed_draft(state: web::Data<ApiState>) -> HttpResponse {
+    let (draft, policy) = match current_draft(&state).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    if draft.unchanged {
+        return nothing_to_sign();
+    }
+    let digest = match draft.mapping.signing_digest() {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
+    };
+    let signatures = match state.store.draft_signatures(&digest) {
+        Ok(held) => held,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "store", e),
+    };
+    match with_signatures(draft.mapping, &policy, signatures) {
+        Ok((bytes, credited)) => signed_draft_reply(bytes, digest, credited, &policy),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
+    }
+}
+
 /// Takes a copy of the current draft carrying one or more controller signatures, checks each,
-/// and answers the draft with every signature collected so far. Anyone may submit it once the
-/// `X-Mapping-Signatures` header reaches `X-Mapping-Required`.
+/// keeps them in the store (fsynced, so they survive a restart), forwards what was new to the
+/// other nodes, and answers the draft with every signature collected so far. Anyone may submit
+/// it once the `X-Mapping-Signatures` header reaches `X-Mapping-Required`.
 async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
     let (draft, policy) = match current_draft(&state).await {
         Ok(found) => found,
@@ -1024,46 +1091,73 @@ async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> 
             return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e);
         }
     };
-    // Counts signatures one by one: each is a controller's that verifies.
-    let each_signature = ControllerPolicy {
-        threshold: 1,
-        ..policy.clone()
-    };
-    let mut merged = draft.mapping;
-    {
-        let Ok(mut collected) = state.draft_signatures.lock() else {
+    let merged = {
+        let Ok(_one_at_a_time) = state.draft_lock.lock() else {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "draft", "lock poisoned");
         };
-        if collected.digest != Some(expected) {
-            *collected = DraftSignatures {
-                digest: Some(expected),
-                signatures: Vec::new(),
-            };
-        }
+        let mut collected = match state.store.draft_signatures(&expected) {
+            Ok(held) => held,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "store", e),
+        };
+        let before = collected.len();
         // One signature per controller: a controller named twice would void the mapping.
         for signature in posted.signatures {
             if !collected
-                .signatures
                 .iter()
                 .any(|held| held.authkey == signature.authkey)
             {
-                collected.signatures.push(signature);
+                collected.push(signature);
             }
         }
-        merged.signatures = collected.signatures.clone();
-    }
-    let credited = each_signature
-        .verify(&merged, &merged.chain, None)
-        .map_or(0, |signers| signers.len());
-    match merged.to_json_bytes() {
+        let learned = collected.len() > before;
+        if learned && let Err(e) = state.store.put_draft_signatures(&expected, &collected) {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "store", e);
+        }
+        (collected, learned)
+    };
+    let (collected, learned) = merged;
+    match with_signatures(draft.mapping, &policy, collected) {
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "draft", e),
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header(("X-Mapping-Digest", expected.to_string()))
-            .insert_header(("X-Mapping-Signatures", credited.to_string()))
-            .insert_header(("X-Mapping-Required", policy.threshold.to_string()))
-            .body(bytes),
+        Ok((bytes, credited)) => {
+            if learned {
+                forward_draft(Arc::clone(&state.draft_peers), bytes.clone());
+            }
+            signed_draft_reply(bytes, expected, credited, &policy)
+        }
     }
+}
+
+/// Pushes a signed copy of the draft to every other node, a few times each until it answers.
+/// A node forwards only signatures it did not hold, so the pushes stop once all nodes agree.
+fn forward_draft(peers: Arc<Vec<String>>, bytes: Vec<u8>) {
+    actix_web::rt::spawn(async move {
+        let client = reqwest::Client::new();
+        for peer in peers.iter() {
+            for attempt in 0..5u32 {
+                let sent = client
+                    .post(format!("{peer}/v1/mapping/draft"))
+                    .header("content-type", "application/json")
+                    .body(bytes.clone())
+                    .timeout(std::time::Duration::from_secs(5))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(answer) if answer.status().is_success() => break,
+                    // A peer on another draft (a block arrived in between) keeps its own.
+                    Ok(answer) if answer.status() == reqwest::StatusCode::CONFLICT => break,
+                    Ok(answer) => {
+                        tracing::warn!(%peer, status = %answer.status(), "a peer refused forwarded draft signatures");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, attempt, error = %e, "cannot forward draft signatures yet");
+                        tokio::time::sleep(std::time::Duration::from_secs(1u64 << attempt.min(4)))
+                            .await;
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn attestation_reply(found: Option<(u64, Vec<u8>)>, asked: &str) -> HttpResponse {
@@ -1359,8 +1453,9 @@ pub fn openapi_document() -> Value {
             "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
             "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
             "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
+            "/v1/mapping/draft/signed": get("The draft with every controller signature this node holds (X-Mapping-Signatures of X-Mapping-Required); 204 when there is nothing to sign"),
             "/v1/mapping/draft": {
-                "get": { "summary": "The next mapping, unsigned, for controllers to review and sign (digest and changes in X-Mapping-* headers)", "responses": { "200": { "description": "the draft's canonical JSON" } } },
+                "get": { "summary": "The next mapping, unsigned, for controllers to review and sign (digest and changes in X-Mapping-* headers)", "responses": { "200": { "description": "the draft's canonical JSON" }, "204": { "description": "nothing to sign: the next mapping would equal the current one" } } },
                 "post": { "summary": "Post a copy of the draft with controller signatures; answers the draft with every signature collected", "responses": { "200": { "description": "collected (X-Mapping-Signatures of X-Mapping-Required)" }, "409": error("the draft has changed (stale_draft)"), "422": error("a signature is refused (mapping_refused)") } }
             },
             "/v1/attestations/latest": get("The newest Bitcoin attestation evidence"),
@@ -1491,6 +1586,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(draft))
                 .route(web::post().to(post_draft_signatures)),
         )
+        .service(resource("/v1/mapping/draft/signed").route(web::get().to(signed_draft)))
         .service(resource("/v1/mappings").route(web::get().to(mapping_versions)))
         .service(resource("/v1/mappings/{key}").route(web::get().to(mapping_bytes)))
         .service(resource("/v1/attestations/latest").route(web::get().to(latest_attestation)))
