@@ -443,6 +443,9 @@ enum OperationCommand {
         /// Most per period (base units).
         #[arg(long)]
         max: u128,
+        /// Most in one payment (base units).
+        #[arg(long)]
+        per_payment: Option<u128>,
     },
     /// Remove a limit rule (limits admin).
     RemoveLimit {
@@ -476,6 +479,9 @@ struct ScopeArgs {
     /// Accounts holding this role.
     #[arg(long)]
     role: Option<String>,
+    /// Accounts in this KYC state: unverified, verified, corporate or banned.
+    #[arg(long)]
+    kyc: Option<String>,
 }
 
 /// How a command failed: exit 1 for a refusal, 2 for everything else.
@@ -780,6 +786,11 @@ fn scope(node: &Node, keystore: &Keystore, scope: &ScopeArgs) -> Result<Scope, F
             .role
             .as_deref()
             .map(|r| args::name::<Role>("role", ROLES, r))
+            .transpose()?,
+        kyc_state: scope
+            .kyc
+            .as_deref()
+            .map(|k| args::name::<KycState>("KYC state", KYC_STATES, k))
             .transpose()?,
     })
 }
@@ -1107,6 +1118,7 @@ fn build(
             scope: s,
             period,
             max,
+            per_payment,
             ..
         } => Operation::SetLimit {
             id: *id,
@@ -1114,6 +1126,7 @@ fn build(
                 scope: scope(node, keystore, s)?,
                 period: args::name::<LimitPeriod>("period", PERIODS, period)?,
                 max_amount: *max,
+                max_per_payment: *per_payment,
             }),
         },
         OperationCommand::RemoveLimit { id, .. } => Operation::SetLimit {

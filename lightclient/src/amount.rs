@@ -134,6 +134,29 @@ pub mod u128_string {
     }
 }
 
+/// Serde helper: an optional `u128` as a decimal string of base units, or null.
+pub mod option_u128_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises as a decimal string, or null.
+    pub fn serialize<S: Serializer>(value: &Option<u128>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialises from null or a string as [`super::u128_string`] takes it.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Error> {
+        match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse_amount(&text, 0)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Serde for a signed `i128` amount (settlement amounts, unsettled positions) as a decimal
 /// string: `-` then the magnitude in the form of [`u128_string`]. JSON numbers cannot carry
 /// them (and serde cannot buffer an `i128` inside a tagged enum).

@@ -1,6 +1,6 @@
 //! Transactions: the envelope, every ledger operation, txid and signatures.
 
-use crate::amount::u128_string;
+use crate::amount::{option_u128_string, u128_string};
 use crate::encoding::{
     Decode, DecodeError, Encode, Reader, expect_version, struct_codec, struct_enum_codec,
     unit_enum_codec,
@@ -128,12 +128,16 @@ pub struct Scope {
     pub account: Option<AccountId>,
     /// Accounts holding this role.
     pub role: Option<Role>,
+    /// Accounts in this KYC state (the seed's "users' KYC/AML information").
+    #[serde(default)]
+    pub kyc_state: Option<KycState>,
 }
 struct_codec!(Scope {
     operation,
     asset,
     account,
-    role
+    role,
+    kyc_state
 });
 
 /// A fee: `flat + amount * percent_ppm / 1_000_000` for amounts in `[min_amount, max_amount]`.
@@ -176,11 +180,15 @@ pub struct LimitRule {
     /// Most base units per period.
     #[serde(with = "u128_string")]
     pub max_amount: u128,
+    /// Most base units in one payment, if any.
+    #[serde(default, with = "option_u128_string")]
+    pub max_per_payment: Option<u128>,
 }
 struct_codec!(LimitRule {
     scope,
     period,
-    max_amount
+    max_amount,
+    max_per_payment
 });
 
 /// The decision on a reviewable request.

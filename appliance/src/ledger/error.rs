@@ -302,11 +302,29 @@ pub enum LedgerError {
         /// The latest allowed.
         latest: u64,
     },
+    /// A fee rule for an operation the ledger charges no fee on.
+    #[error(
+        "fees are charged on transfers and redemptions; a rule for {operation:?} would never charge"
+    )]
+    FeeNeverCharged {
+        /// The rule's operation.
+        operation: lightclient::tx::OperationKind,
+    },
+    /// One payment above a limit rule's per-payment maximum.
+    #[error("limit rule {rule}: {amount} in one payment is above its maximum of {max}")]
+    PaymentAboveLimit {
+        /// The rule.
+        rule: u32,
+        /// The payment.
+        amount: u128,
+        /// The most one payment may move.
+        max: u128,
+    },
 }
 
 /// The name of a receipt code, for people reading receipts.
 pub fn code_name(code: u32) -> &'static str {
-    const NAMES: [&str; 51] = [
+    const NAMES: [&str; 53] = [
         "applied",
         "unknown_signer",
         "wrong_key",
@@ -358,6 +376,8 @@ pub fn code_name(code: u32) -> &'static str {
         "validator_set_change_refused",
         "validator_change_pending",
         "effective_height_out_of_range",
+        "fee_never_charged",
+        "payment_above_limit",
     ];
     usize::try_from(code)
         .ok()
@@ -420,6 +440,8 @@ impl LedgerError {
             LedgerError::ValidatorSetChange(_) => 48,
             LedgerError::ValidatorChangePending { .. } => 49,
             LedgerError::EffectiveHeightOutOfRange { .. } => 50,
+            LedgerError::FeeNeverCharged { .. } => 51,
+            LedgerError::PaymentAboveLimit { .. } => 52,
         }
     }
 }

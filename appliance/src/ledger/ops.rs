@@ -696,6 +696,15 @@ impl LedgerState {
                 .get(&key)
                 .copied()
                 .unwrap_or_else(|| self.limit_usage(rule_id, &subject.account.id, period));
+            if let Some(max) = rule.max_per_payment
+                && amount > max
+            {
+                return Err(LedgerError::PaymentAboveLimit {
+                    rule: rule_id,
+                    amount,
+                    max,
+                });
+            }
             let after = add(used, amount)?;
             if after > rule.max_amount {
                 return Err(LedgerError::LimitExceeded {
@@ -778,6 +787,16 @@ impl LedgerState {
         match rule {
             Some(rule) => {
                 check_fee_rule(self.fees.as_map(), id, rule)?;
+                // The ledger charges fees on transfers and redemptions only; a rule for another
+                // operation would never charge, so it is refused rather than kept.
+                if let Some(operation) = rule.scope.operation
+                    && !matches!(
+                        operation,
+                        OperationKind::Transfer | OperationKind::Redemption
+                    )
+                {
+                    return Err(LedgerError::FeeNeverCharged { operation });
+                }
                 let collector = self.account_or(&rule.collector)?;
                 // Deposit-backed tokens are held through an asset holder; a collector without
                 // one would make every fee the rule charges fail, so refuse the rule now.
@@ -817,6 +836,11 @@ impl LedgerState {
         self.require(signer, &[Role::LimitsAdmin, Role::SuperAdmin])?;
         match rule {
             Some(rule) => {
+                if rule.max_per_payment == Some(0) {
+                    return Err(LedgerError::InvalidArgument(
+                        "a per-payment maximum of 0 would refuse every payment; remove the rule instead".into(),
+                    ));
+                }
                 self.limits.insert(id, rule.clone());
             }
             None => {

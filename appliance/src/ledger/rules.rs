@@ -21,13 +21,16 @@ fn matches(scope: &Scope, subject: &Subject<'_>) -> bool {
         && scope.asset.is_none_or(|a| a == *subject.asset)
         && scope.account.is_none_or(|a| a == subject.account.id)
         && scope.role.is_none_or(|r| subject.account.has(r))
+        && scope.kyc_state.is_none_or(|k| k == subject.account.kyc)
 }
 
-/// More specific scopes win: an account beats a role beats an asset beats an operation.
-#[allow(clippy::arithmetic_side_effects)] // at most 15
+/// More specific scopes win: an account beats a role beats a KYC state beats an asset beats an
+/// operation.
+#[allow(clippy::arithmetic_side_effects)] // at most 31
 fn specificity(scope: &Scope) -> u8 {
-    u8::from(scope.account.is_some()) * 8
-        + u8::from(scope.role.is_some()) * 4
+    u8::from(scope.account.is_some()) * 16
+        + u8::from(scope.role.is_some()) * 8
+        + u8::from(scope.kyc_state.is_some()) * 4
         + u8::from(scope.asset.is_some()) * 2
         + u8::from(scope.operation.is_some())
 }

@@ -616,6 +616,7 @@ mod tests {
                         scope: Scope::default(),
                         period: LimitPeriod::Daily,
                         max_amount: big,
+                        max_per_payment: None,
                     },
                 );
             }

@@ -1,6 +1,6 @@
 use appliance::ledger::{LedgerError, RequestStatus};
 use lightclient::tx::{
-    Decision, FeeRule, LimitPeriod, LimitRule, Operation, OperationKind, Role, Scope,
+    Decision, FeeRule, KycState, LimitPeriod, LimitRule, Operation, OperationKind, Role, Scope,
 };
 
 use crate::world::*;
@@ -185,6 +185,7 @@ fn limits_accumulate_per_period_and_the_strictest_binds() {
             scope: transfers(),
             period,
             max_amount: max,
+            max_per_payment: None,
         })
     };
     assert_eq!(
@@ -319,6 +320,7 @@ fn rejection_unlocks_and_reverts_limit_usage() {
                 scope,
                 period: LimitPeriod::Monthly,
                 max_amount: 500,
+                max_per_payment: None,
             }),
         },
     )
@@ -569,4 +571,107 @@ fn a_fee_rule_whose_collector_cannot_hold_the_asset_is_refused_when_set() {
     );
     // Nothing was set: transfers still pay no fee.
     w.run(20, pay(10, 0)).unwrap();
+}
+
+/// A fee rule for an operation the ledger charges no fee on is refused when set, not kept to
+/// charge nothing.
+#[test]
+fn a_fee_rule_for_an_operation_without_fees_is_refused() {
+    let mut w = funded();
+    for operation in [
+        OperationKind::Issue,
+        OperationKind::Deposit,
+        OperationKind::Withdraw,
+    ] {
+        let rule = fee_rule(
+            Scope {
+                operation: Some(operation),
+                ..Scope::default()
+            },
+            0,
+            10_000,
+            2,
+            0,
+        );
+        assert_eq!(
+            w.run(
+                FEES,
+                Operation::SetFee {
+                    id: 1,
+                    rule: Some(rule)
+                }
+            ),
+            Err(LedgerError::FeeNeverCharged { operation })
+        );
+    }
+    assert_eq!(
+        appliance::ledger::code_name(
+            LedgerError::FeeNeverCharged {
+                operation: OperationKind::Issue
+            }
+            .code()
+        ),
+        "fee_never_charged"
+    );
+}
+
+/// The seed's limits on one payment and by KYC state: a per-payment maximum binds a single
+/// transfer whatever the period's total, and a rule scoped to a KYC state binds only accounts in
+/// that state.
+#[test]
+fn limits_bind_one_payment_and_accounts_of_one_kyc_state() {
+    let mut w = funded();
+    w.run(
+        FEES,
+        Operation::SetLimit {
+            id: 1,
+            rule: Some(LimitRule {
+                scope: Scope {
+                    kyc_state: Some(KycState::Verified),
+                    ..transfers()
+                },
+                period: LimitPeriod::Daily,
+                max_amount: 1_000,
+                max_per_payment: Some(50),
+            }),
+        },
+    )
+    .unwrap();
+    // Holder 20 is verified: 60 in one payment is too much, two of 50 are fine.
+    assert_eq!(
+        w.run(20, pay(60, 0)),
+        Err(LedgerError::PaymentAboveLimit {
+            rule: 1,
+            amount: 60,
+            max: 50
+        })
+    );
+    w.run(20, pay(50, 0)).unwrap();
+    w.run(20, pay(50, 0)).unwrap();
+    // A corporate account is outside the rule's scope.
+    w.run(
+        KYC,
+        Operation::SetKycState {
+            account: id(20),
+            state: KycState::Corporate,
+        },
+    )
+    .unwrap();
+    w.run(20, pay(60, 0)).unwrap();
+    // A per-payment maximum of nothing is refused: it would refuse every payment.
+    assert!(matches!(
+        w.run(
+            FEES,
+            Operation::SetLimit {
+                id: 2,
+                rule: Some(LimitRule {
+                    scope: transfers(),
+                    period: LimitPeriod::Daily,
+                    max_amount: 1_000,
+                    max_per_payment: Some(0),
+                }),
+            }
+        ),
+        Err(LedgerError::InvalidArgument(_))
+    ));
 }

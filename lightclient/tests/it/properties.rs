@@ -64,12 +64,19 @@ fn scope() -> impl Strategy<Value = Scope> {
         proptest::option::of(asset()),
         proptest::option::of(account()),
         proptest::option::of(role()),
+        proptest::option::of(select(vec![
+            KycState::Unverified,
+            KycState::Verified,
+            KycState::Corporate,
+            KycState::Banned,
+        ])),
     )
-        .prop_map(|(operation, asset, account, role)| Scope {
+        .prop_map(|(operation, asset, account, role, kyc_state)| Scope {
             operation,
             asset,
             account,
             role,
+            kyc_state,
         })
 }
 
@@ -239,15 +246,17 @@ pub fn operation() -> impl Strategy<Value = Operation> {
                     LimitPeriod::Monthly,
                     LimitPeriod::Annual
                 ]),
-                any::<u128>()
+                any::<u128>(),
+                proptest::option::of(any::<u128>())
             ))
         )
             .prop_map(|(id, rule)| Operation::SetLimit {
                 id,
-                rule: rule.map(|(scope, period, max_amount)| LimitRule {
+                rule: rule.map(|(scope, period, max_amount, max_per_payment)| LimitRule {
                     scope,
                     period,
-                    max_amount
+                    max_amount,
+                    max_per_payment
                 })
             }),
     ];
@@ -289,6 +298,7 @@ pub fn sample_operations() -> Vec<Operation> {
         asset: Some(asset_id(1)),
         account: None,
         role: Some(Role::AssetHolder),
+        kyc_state: Some(KycState::Verified),
     };
     vec![
         Operation::RegisterHolder {
@@ -402,6 +412,7 @@ pub fn sample_operations() -> Vec<Operation> {
                 scope,
                 period: LimitPeriod::Daily,
                 max_amount: 1_000_000,
+                max_per_payment: Some(250_000),
             }),
         },
         Operation::PlaceOffer {
