@@ -622,6 +622,29 @@ impl Store {
         Ok(Some((height, index)))
     }
 
+    /// Audit entries of the blocks from `from` to `to` (inclusive), oldest first, with their
+    /// index in the block.
+    pub fn audit_between(&self, from: u64, to: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        if from > to {
+            return Ok(entries);
+        }
+        for guard in self
+            .audit
+            .range(height_key(from)..height_key(to.saturating_add(1)))
+        {
+            let value = guard.value()?;
+            let body = format_body("audit", &value)?;
+            entries.push(
+                ciborium::from_reader(body).map_err(|e| StoreError::Corrupt {
+                    what: "audit",
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(entries)
+    }
+
     /// Audit entries of the block at `height`.
     pub fn audit_of(&self, height: u64) -> Result<Vec<AuditEntry>, StoreError> {
         let mut entries = Vec::new();

@@ -209,6 +209,101 @@ fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
     ]);
     assert_eq!(code, Some(2), "{text}");
 
+    // Limits: at most 5.00 in one payment for verified accounts.
+    abt.ok(&[
+        "set-limit",
+        "--as",
+        "super-admin",
+        "1",
+        "--operation",
+        "transfer",
+        "--kyc",
+        "verified",
+        "--period",
+        "daily",
+        "--max",
+        "100000",
+        "--per-payment",
+        "500",
+    ]);
+    let (code, text) = abt.run(&["transfer", "--as", "alice", "bob", "USDX", "6"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("payment_above_limit"), "{text}");
+    abt.ok(&["transfer", "--as", "alice", "bob", "USDX", "1"]);
+
+    // The read side: what each role looks at.
+    let api = fed.nodes[2].api;
+    let get = |path: &str| http(api, "GET", path, None).unwrap();
+    let id_of = |name: &str| {
+        abt.json(&["key", "show", name])["account_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (bank, alice) = (id_of("bank"), id_of("alice"));
+    let (status, positions) = get(&format!("/v1/accounts/{bank}/positions"));
+    assert_eq!(status, 200, "{positions}");
+    let usdx = &positions["positions"][0];
+    assert_eq!(
+        (
+            usdx["settled"].as_str(),
+            usdx["issued"].as_str(),
+            usdx["covered"].as_bool()
+        ),
+        (Some("1000000"), Some("10000"), Some(true)),
+        "{positions}"
+    );
+    let (status, audit) = get(&format!("/v1/audit?account={alice}&action=transfer"));
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["total"], 3, "{audit}");
+    let (_, fees) = get("/v1/fees");
+    assert_eq!(
+        fees["items"][0]["rule"]["collector"],
+        id_of("fees"),
+        "{fees}"
+    );
+    let (_, limits) = get("/v1/limits");
+    assert_eq!(
+        limits["items"][0]["rule"]["max_per_payment"], "500",
+        "{limits}"
+    );
+    assert_eq!(limits["items"][0]["usage"][0]["account"], alice, "{limits}");
+    assert_eq!(limits["items"][0]["usage"][0]["used"], "100", "{limits}");
+    let (_, holders) = get("/v1/accounts?role=asset-holder");
+    assert!(
+        holders["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == bank),
+        "{holders}"
+    );
+    let (_, page) = get("/v1/accounts?limit=2&offset=1");
+    assert_eq!(
+        (
+            page["items"].as_array().unwrap().len(),
+            page["offset"].as_u64()
+        ),
+        (2, Some(1)),
+        "{page}"
+    );
+    // An unknown account is 404 on every route that names one.
+    let stranger = "ab".repeat(20);
+    for path in [
+        format!("/v1/accounts/{stranger}"),
+        format!("/v1/accounts/{stranger}/balances"),
+        format!("/v1/accounts/{stranger}/positions"),
+        format!("/v1/audit?account={stranger}"),
+        format!("/v1/settlements?asset_holder={stranger}"),
+    ] {
+        let (status, body) = get(&path);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (404, Some("unknown_account")),
+            "{path}: {body}"
+        );
+    }
+
     // Without waiting: the txid at once, the receipt later.
     let pending = abt.json(&["transfer", "--as", "alice", "bob", "USDX", "2", "--no-wait"]);
     let txid = pending["txid"].as_str().unwrap().to_string();

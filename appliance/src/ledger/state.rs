@@ -440,6 +440,49 @@ impl LedgerState {
             .collect()
     }
 
+    /// Every position of asset holder `asset_holder`, by asset.
+    pub fn positions_held_by(&self, asset_holder: &AccountId) -> Vec<(AssetId, Position)> {
+        self.positions
+            .range((*asset_holder, AssetId([0; 32]))..=(*asset_holder, AssetId([0xff; 32])))
+            .map(|((_, asset), position)| (*asset, *position))
+            .collect()
+    }
+
+    /// Every account.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    /// Every request, oldest first.
+    pub fn requests(&self) -> impl Iterator<Item = &Request> {
+        self.requests.values()
+    }
+
+    /// Every physical item, by serial.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.items.values()
+    }
+
+    /// The fee rules, by id.
+    pub fn fee_rules(&self) -> &BTreeMap<u32, FeeRule> {
+        self.fees.as_map()
+    }
+
+    /// The limit rules, by id.
+    pub fn limit_rules(&self) -> &BTreeMap<u32, LimitRule> {
+        self.limits.as_map()
+    }
+
+    /// What accounts have used of limit rule `rule`: (account, period index, amount).
+    pub fn limit_usages(&self, rule: u32) -> Vec<(AccountId, u64, u128)> {
+        self.limit_usage
+            .as_map()
+            .iter()
+            .filter(|((r, _, _), _)| *r == rule)
+            .map(|((_, account, period), used)| (*account, *period, *used))
+            .collect()
+    }
+
     /// A physical item.
     pub fn item(&self, serial: &str) -> Option<&Item> {
         self.items.get(serial)

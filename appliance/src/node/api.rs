@@ -52,7 +52,11 @@ pub struct HealthLimits {
     pub stall_after_ms: u64,
 }
 
-fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> HttpResponse {
+pub(super) fn error(
+    status: StatusCode,
+    kind: &str,
+    message: impl std::fmt::Display,
+) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": kind, "message": message.to_string() }))
 }
 
@@ -72,7 +76,7 @@ fn unavailable(message: impl std::fmt::Display) -> HttpResponse {
 }
 
 #[allow(clippy::result_large_err)]
-async fn read<R: Send + 'static>(
+pub(super) async fn read<R: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&Chain) -> Result<R, crate::chain::ChainError> + Send + 'static,
 ) -> Result<R, HttpResponse> {
@@ -85,7 +89,7 @@ async fn read<R: Send + 'static>(
 
 // An error here is the finished response, so its size does not matter.
 #[allow(clippy::result_large_err)]
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, HttpResponse>
+pub(super) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, HttpResponse>
 where
     T::Err: std::fmt::Display,
 {
@@ -486,12 +490,20 @@ async fn balances(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRe
         Err(r) => return r,
     };
     match read(&state, move |c| {
-        Ok((c.height(), c.state().balances_of(&id)))
+        let ledger = c.state();
+        Ok(ledger
+            .account(&id)
+            .map(|_| (c.height(), ledger.balances_of(&id))))
     })
     .await
     {
         Err(r) => r,
-        Ok((height, list)) => HttpResponse::Ok().json(json!({
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+            format!("account {id} does not exist"),
+        ),
+        Ok(Some((height, list))) => HttpResponse::Ok().json(json!({
             "account": id, "height": height,
             "balances": list.iter().map(|(asset, b)| balance_json(asset, b)).collect::<Vec<_>>(),
         })),
@@ -1395,7 +1407,7 @@ pub fn openapi_document() -> Value {
             "405": error("method not allowed"),
         } } })
     };
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": { "title": "Asset-backed token appliance", "version": env!("CARGO_PKG_VERSION") },
         "components": { "schemas": { "Error": {
@@ -1468,7 +1480,14 @@ pub fn openapi_document() -> Value {
             "/metrics": get("Prometheus metrics: height, round, seconds since the last commit, mempool transactions and bytes, HSM errors and availability, peers, relayed transactions, readiness"),
             "/openapi.json": get("This document"),
         }
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (
+        document.get_mut("paths").and_then(Value::as_object_mut),
+        super::views::openapi_paths(),
+    ) {
+        paths.extend(more);
+    }
+    document
 }
 
 async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
@@ -1540,6 +1559,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     fn resource(path: &str) -> actix_web::Resource {
         web::resource(path).default_service(web::to(method_not_allowed))
     }
+    cfg.configure(super::views::routes);
     cfg.service(resource("/health").route(web::get().to(health)))
         .service(resource("/ready").route(web::get().to(ready)))
         .service(resource("/metrics").route(web::get().to(metrics)))

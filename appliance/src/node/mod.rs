@@ -6,6 +6,7 @@ pub mod attestor;
 pub mod config;
 pub mod publisher;
 pub mod relay;
+pub mod views;
 
 /// The wall clock, in milliseconds since the Unix epoch (0 before it, saturating far after).
 pub fn now_ms() -> u64 {
