@@ -741,6 +741,12 @@ fn resolve_asset(node: &Node, given: &str) -> Result<(AssetId, u8), Failure> {
     Ok((id, precision))
 }
 
+/// An asset (code or id) and an amount of it (decimal, in its precision) in base units.
+fn asset_amount(node: &Node, asset: &str, text: &str) -> Result<(AssetId, u128), Failure> {
+    let (asset, precision) = resolve_asset(node, asset)?;
+    Ok((asset, amount(text, precision)?))
+}
+
 fn amount(text: &str, precision: u8) -> Result<u128, Failure> {
     parse_amount(text, precision).map_err(|e| usage(format!("amount {text:?}: {e}")))
 }
@@ -957,11 +963,11 @@ fn build(
             amount: a,
             ..
         } => {
-            let (asset, precision) = resolve_asset(node, asset)?;
+            let (asset, amount) = asset_amount(node, asset, a)?;
             Operation::Deposit {
                 asset_holder: account(asset_holder)?,
                 asset,
-                amount: amount(a, precision)?,
+                amount,
             }
         }
         OperationCommand::Withdraw {
@@ -970,11 +976,11 @@ fn build(
             amount: a,
             ..
         } => {
-            let (asset, precision) = resolve_asset(node, asset)?;
+            let (asset, amount) = asset_amount(node, asset, a)?;
             Operation::Withdraw {
                 asset_holder: account(asset_holder)?,
                 asset,
-                amount: amount(a, precision)?,
+                amount,
             }
         }
         OperationCommand::Issue {
@@ -983,11 +989,11 @@ fn build(
             amount: a,
             ..
         } => {
-            let (asset, precision) = resolve_asset(node, asset)?;
+            let (asset, amount) = asset_amount(node, asset, a)?;
             Operation::Issue {
                 to: account(to)?,
                 asset,
-                amount: amount(a, precision)?,
+                amount,
             }
         }
         OperationCommand::Transfer {

@@ -622,8 +622,7 @@ impl Store {
         Ok(Some((height, index)))
     }
 
-    /// Audit entries of the blocks from `from` to `to` (inclusive), oldest first, with their
-    /// index in the block.
+    /// Audit entries of the blocks from `from` to `to` (inclusive), oldest first.
     pub fn audit_between(&self, from: u64, to: u64) -> Result<Vec<AuditEntry>, StoreError> {
         let mut entries = Vec::new();
         if from > to {
@@ -647,18 +646,7 @@ impl Store {
 
     /// Audit entries of the block at `height`.
     pub fn audit_of(&self, height: u64) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut entries = Vec::new();
-        for guard in self.audit.prefix(height_key(height)) {
-            let value = guard.value()?;
-            let body = format_body("audit", &value)?;
-            entries.push(
-                ciborium::from_reader(body).map_err(|e| StoreError::Corrupt {
-                    what: "audit",
-                    reason: e.to_string(),
-                })?,
-            );
-        }
-        Ok(entries)
+        self.audit_between(height, height)
     }
 }
 

@@ -877,7 +877,7 @@ fn every_error_code_has_its_name() {
         ),
         "effective_height_out_of_range"
     );
-    assert_eq!(code_name(51), "unknown_code");
+    assert_eq!(code_name(53), "unknown_code");
 }
 
 /// Each receipt names its code and says what the transaction did (issue 15 item 2): mint,
