@@ -391,6 +391,12 @@ impl LedgerState {
         self.keys.get(key).copied()
     }
 
+    /// Whether `id` names an account: a registered one, or the redemption account where
+    /// redeemed tokens wait (it holds balances but has no key).
+    pub fn is_known_account(&self, id: &AccountId) -> bool {
+        *id == AccountId::REDEMPTION || self.accounts.contains_key(id)
+    }
+
     /// The account with `id`.
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
         self.accounts.get(id)

@@ -492,8 +492,8 @@ async fn balances(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRe
     match read(&state, move |c| {
         let ledger = c.state();
         Ok(ledger
-            .account(&id)
-            .map(|_| (c.height(), ledger.balances_of(&id))))
+            .is_known_account(&id)
+            .then(|| (c.height(), ledger.balances_of(&id))))
     })
     .await
     {

@@ -73,8 +73,8 @@ async fn positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpR
     match read(&state, move |c| {
         let ledger = c.state();
         Ok(ledger
-            .account(&id)
-            .map(|_| (c.height(), ledger.positions_held_by(&id))))
+            .is_known_account(&id)
+            .then(|| (c.height(), ledger.positions_held_by(&id))))
     })
     .await
     {
@@ -122,7 +122,7 @@ async fn settlements(
     match read(&state, move |c| {
         let ledger = c.state();
         if let Some(h) = holder
-            && ledger.account(&h).is_none()
+            && !ledger.is_known_account(&h)
         {
             return Ok(Err(h));
         }
@@ -170,7 +170,7 @@ async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Htt
     let (from, to) = (query.from_height.unwrap_or(0), query.to_height);
     match read(&state, move |c| {
         if let Some(a) = account
-            && c.state().account(&a).is_none()
+            && !c.state().is_known_account(&a)
         {
             return Ok(Err(a));
         }
