@@ -1152,45 +1152,36 @@ fn a_fifth_custodian_joins_and_votes_then_one_leaves_while_blocks_continue() {
     let witness = format!("http://127.0.0.1:{}", fed.nodes[1].api);
     // A sync straight to the tip may skip both (more than 1/3 of the genesis set signed it) and
     // sees one net change; stopping just after the join shows each.
-    let after_join = (joins_at + 1).to_string();
-    let (out, text) = lightclient(
-        &home,
-        &[
-            "sync",
-            "--node",
-            &node,
-            "--witness",
-            &witness,
-            "--height",
-            &after_join,
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{text}");
+    let sync_to = |height: u64| {
+        let (out, text) = lightclient(
+            &home,
+            &[
+                "sync",
+                "--node",
+                &node,
+                "--witness",
+                &witness,
+                "--height",
+                &height.to_string(),
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    // From the genesis set to the five: the change is reported whether the client stepped
+    // through the announcing block or skipped past it.
+    let text = sync_to(joins_at + 1);
     assert!(
         text.contains(&format!(
-            "validator set changed by height {}: {} -> {} (5 validators)",
-            joins_at,
+            "{} -> {} (5 validators)",
             four.hash(),
             five.hash()
-        )) || text.contains(&format!("-> {} (5 validators)", five.hash())),
+        )),
         "{text}"
     );
     // To a height every node holds: a witness still catching up has no block above it.
-    let (out, text) = lightclient(
-        &home,
-        &[
-            "sync",
-            "--node",
-            &node,
-            "--witness",
-            &witness,
-            "--height",
-            &tip.to_string(),
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{text}");
+    let text = sync_to(tip);
     assert!(
         text.contains(&format!(
             "{} -> {} (4 validators)",

@@ -477,7 +477,7 @@ async fn account(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRes
     };
     match read(&state, move |c| Ok(c.state().account(&id).cloned())).await {
         Err(r) => r,
-        Ok(None) => error(StatusCode::NOT_FOUND, "unknown_account", format!("account {id} does not exist")),
+        Ok(None) => unknown_account(&id),
         Ok(Some(a)) => HttpResponse::Ok().json(json!({
             "id": a.id, "public_key": a.public_key, "roles": a.roles, "kyc": a.kyc, "asset_holder": a.asset_holder,
         })),
@@ -489,25 +489,40 @@ async fn balances(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRe
         Ok(a) => a,
         Err(r) => return r,
     };
-    match read(&state, move |c| {
-        let ledger = c.state();
-        Ok(ledger
-            .is_known_account(&id)
-            .then(|| (c.height(), ledger.balances_of(&id))))
+    match read_known_account(&state, id, move |c| {
+        (c.height(), c.state().balances_of(&id))
     })
     .await
     {
         Err(r) => r,
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_account",
-            format!("account {id} does not exist"),
-        ),
-        Ok(Some((height, list))) => HttpResponse::Ok().json(json!({
+        Ok((height, list)) => HttpResponse::Ok().json(json!({
             "account": id, "height": height,
             "balances": list.iter().map(|(asset, b)| balance_json(asset, b)).collect::<Vec<_>>(),
         })),
     }
+}
+
+/// 404 `unknown_account`, the same on every route that names an account.
+pub(super) fn unknown_account(id: &AccountId) -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_account",
+        format!("account {id} does not exist"),
+    )
+}
+
+/// Reads `f` about account `id` if the ledger knows it (registered, or the redemption account);
+/// 404 `unknown_account` otherwise.
+pub(super) async fn read_known_account<R: Send + 'static>(
+    state: &ApiState,
+    id: AccountId,
+    f: impl FnOnce(&Chain) -> R + Send + 'static,
+) -> Result<R, HttpResponse> {
+    read(state, move |c| {
+        Ok(c.state().is_known_account(&id).then(|| f(c)))
+    })
+    .await?
+    .ok_or_else(|| unknown_account(&id))
 }
 
 async fn assets(state: web::Data<ApiState>) -> HttpResponse {

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use lightclient::keys::{AccountId, AssetId};
 use serde_json::{Value, json};
 
-use super::api::{ApiState, error, parse, read};
+use super::api::{ApiState, error, parse, read, read_known_account, unknown_account};
 use crate::ledger::{Request, RequestKind, RequestStatus};
 
 /// The most items one page holds.
@@ -23,14 +23,6 @@ fn page(items: Vec<Value>, offset: Option<usize>, limit: Option<usize>) -> Value
     let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let items: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
     json!({ "total": total, "offset": offset, "limit": limit, "items": items })
-}
-
-fn unknown_account(id: &AccountId) -> HttpResponse {
-    error(
-        StatusCode::NOT_FOUND,
-        "unknown_account",
-        format!("account {id} does not exist"),
-    )
 }
 
 /// Parses an optional query value.
@@ -70,17 +62,13 @@ async fn positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpR
         Ok(a) => a,
         Err(r) => return r,
     };
-    match read(&state, move |c| {
-        let ledger = c.state();
-        Ok(ledger
-            .is_known_account(&id)
-            .then(|| (c.height(), ledger.positions_held_by(&id))))
+    match read_known_account(&state, id, move |c| {
+        (c.height(), c.state().positions_held_by(&id))
     })
     .await
     {
         Err(r) => r,
-        Ok(None) => unknown_account(&id),
-        Ok(Some((height, list))) => HttpResponse::Ok().json(json!({
+        Ok((height, list)) => HttpResponse::Ok().json(json!({
             "asset_holder": id, "height": height,
             "positions": list.iter().map(|(asset, p)| {
                 let assets = p.assets();
