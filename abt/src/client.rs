@@ -127,15 +127,36 @@ impl Node {
     /// in `headers`, and the body.
     pub fn get_bytes(&self, path: &str, headers: &[&str]) -> Result<RawAnswer, NodeError> {
         let url = format!("{}{path}", self.base);
+        self.raw(&url, self.http.get(&url), headers)
+    }
+
+    /// `POST path` with a body of bytes, answered with bytes (see [`Node::get_bytes`]).
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[&str],
+    ) -> Result<RawAnswer, NodeError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.raw(&url, request, headers)
+    }
+
+    fn raw(
+        &self,
+        url: &str,
+        request: reqwest::blocking::RequestBuilder,
+        headers: &[&str],
+    ) -> Result<RawAnswer, NodeError> {
         let network = |reason: String| NodeError::Network {
-            url: url.clone(),
+            url: url.to_string(),
             reason,
         };
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .map_err(|e| network(e.to_string()))?;
+        let response = request.send().map_err(|e| network(e.to_string()))?;
         let status = response.status().as_u16();
         let named = headers
             .iter()

@@ -51,6 +51,10 @@ struct Cli {
     /// One JSON object on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Print one field of that JSON object instead, as plain text: a name, or a dotted path
+    /// (`receipt.code_name`); for scripts (`TXID=$(abt --field txid ...)`).
+    #[arg(long, global = true, value_name = "PATH")]
+    field: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +78,12 @@ enum Command {
     /// The mapping lifecycle's last step.
     #[command(subcommand)]
     Mapping(MappingCommand),
+    /// Read any route of the node's API and print its JSON answer (`abt get /v1/settlements`;
+    /// the routes are in the node's `/openapi.json`).
+    Get {
+        /// The route, with its query (`/v1/audit?account=ID&limit=10`).
+        path: String,
+    },
     /// A transaction's status and receipt.
     Receipt {
         /// The txid.
@@ -116,11 +126,32 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum MappingCommand {
+    /// Save the draft mapping the controllers sign (exit 1 when there is nothing to sign); the
+    /// controllers review and sign the file with `signer sign`.
+    Draft {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Save the mapping in force, for `signer sign --current` to show the draft as a diff.
+    Current {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Give the node a copy of the draft that controllers signed; their signatures reach every
+    /// node and are merged with those already collected.
+    Post {
+        /// The signed copy.
+        file: PathBuf,
+    },
     /// Submit the draft mapping with the controller signatures the node collected, once they
     /// reach the policy's threshold (an `update_mapping` transaction).
     Submit {
         #[command(flatten)]
         signing: Signing,
+        /// Signatures posted to other nodes reach this one within moments: wait this many
+        /// seconds for the threshold before refusing.
+        #[arg(long, default_value_t = 10)]
+        signatures_wait: u64,
     },
 }
 
@@ -140,6 +171,14 @@ enum ChallengeCommand {
         /// The challenge (64 hex digits).
         challenge: Hash32,
     },
+}
+
+/// What a holder gives its asset holder to be registered (`abt --json challenge sign`).
+#[derive(serde::Deserialize)]
+struct HolderReply {
+    public_key: PublicKey,
+    challenge: Hash32,
+    signature: Signature,
 }
 
 /// Who signs, and how the transaction is submitted.
@@ -185,19 +224,23 @@ enum Backend {
 
 #[derive(Subcommand)]
 enum OperationCommand {
-    /// Register a holder that signed your challenge (asset holder).
+    /// Register a holder that signed your challenge (asset holder): from the holder's reply
+    /// file (`abt --json challenge sign ... > reply.json`), or its three parts.
     RegisterHolder {
         #[command(flatten)]
         signing: Signing,
+        /// The holder's reply: the JSON `abt --json challenge sign` prints.
+        #[arg(long, conflicts_with_all = ["public_key", "challenge", "signature"])]
+        reply: Option<PathBuf>,
         /// The holder's public key.
-        #[arg(long)]
-        public_key: PublicKey,
+        #[arg(long, required_unless_present = "reply")]
+        public_key: Option<PublicKey>,
         /// The challenge it signed.
-        #[arg(long)]
-        challenge: Hash32,
+        #[arg(long, required_unless_present = "reply")]
+        challenge: Option<Hash32>,
         /// Its signature.
-        #[arg(long)]
-        signature: Signature,
+        #[arg(long, required_unless_present = "reply")]
+        signature: Option<Signature>,
     },
     /// Set an account's KYC state (KYC admin).
     SetKyc {
@@ -379,7 +422,7 @@ enum OperationCommand {
         /// Serial number.
         serial: String,
     },
-    /// Ask for a new allocated asset backed by bars (asset holder or issuance admin).
+    /// Ask for a new allocated asset backed by bars (issuance admin).
     RequestIssuance {
         #[command(flatten)]
         signing: Signing,
@@ -530,12 +573,27 @@ fn password(cli: &Cli, purpose: &str) -> Result<SecretString, Failure> {
         })
 }
 
-fn print(cli: &Cli, value: &Value, text: &str) {
-    if cli.json {
+fn print(cli: &Cli, value: &Value, text: &str) -> Result<(), Failure> {
+    if let Some(path) = &cli.field {
+        // Dotted path; a number picks an array element (`receipt.events.0.type`).
+        fn pick<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+            match (v, key.parse::<usize>()) {
+                (Value::Array(items), Ok(i)) => items.get(i),
+                _ => v.get(key),
+            }
+        }
+        match path.split('.').try_fold(value, pick) {
+            Some(Value::String(s)) => println!("{s}"),
+            Some(other) => println!("{other}"),
+            // Nothing is printed that a script could mistake for a value.
+            None => return Err(usage(format!("the answer has no field {path}: {value}"))),
+        }
+    } else if cli.json {
         println!("{value}");
     } else {
         println!("{text}");
     }
+    Ok(())
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -549,7 +607,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 cli,
                 &json!({ "challenge": challenge }),
                 &challenge.to_string(),
-            );
+            )?;
             Ok(())
         }
         Command::Challenge(ChallengeCommand::Sign {
@@ -568,10 +626,22 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 cli,
                 &json!({ "public_key": key.public_key(), "challenge": challenge, "signature": signature }),
                 &format!(
-                    "public key {}\nsignature  {signature}\n(give both to your asset holder: abt register-holder --public-key ... --challenge {challenge} --signature ...)",
+                    "public key {}\nsignature  {signature}\n(give both to your asset holder: abt register-holder --public-key ... --challenge {challenge} --signature ...; or save this command's --json output and give that: abt register-holder --reply FILE)",
                     key.public_key()
                 ),
-            );
+            )?;
+            Ok(())
+        }
+        Command::Get { path } => {
+            if !path.starts_with('/') {
+                return Err(usage(format!(
+                    "{path:?}: a route starts with / (/v1/chain)"
+                )));
+            }
+            let node = Node::new(&cli.node)?;
+            let answer = node.get(path)?;
+            let text = serde_json::to_string_pretty(&answer)?;
+            print(cli, &answer, &text)?;
             Ok(())
         }
         Command::Receipt { txid } => {
@@ -585,47 +655,162 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 build(&node, &keystore, command, signer)
             })
         }
-        Command::Mapping(MappingCommand::Submit { signing }) => {
-            let keystore = Keystore::open(&cli.keystore)?;
+        Command::Mapping(MappingCommand::Draft { file }) => {
             let node = Node::new(&cli.node)?;
-            let answer = node.get_bytes(
-                "/v1/mapping/draft/signed",
+            let names = [
+                "X-Mapping-Digest",
+                "X-Mapping-Issuances",
+                "X-Mapping-Redemptions",
+                "X-Mapping-Released",
+                "X-Mapping-Deferred",
+            ];
+            let answer = node.get_bytes("/v1/mapping/draft", &names)?;
+            let header = |i: usize| answer.headers.get(i).cloned().flatten().unwrap_or_default();
+            let (digest, issuances, redemptions, released, deferred) =
+                (header(0), header(1), header(2), header(3), header(4));
+            let bytes = mapping_answer(answer.status, answer.body)?;
+            write_file(file, &bytes)?;
+            let mut text = format!(
+                "draft mapping written to {} (digest {digest}): review and sign it with `signer sign`",
+                file.display()
+            );
+            for (what, list) in [
+                ("issuance requests", &issuances),
+                ("redemption requests", &redemptions),
+                ("bars released", &released),
+                ("deferred", &deferred),
+            ] {
+                if !list.is_empty() {
+                    text.push_str(&format!("\n  {what}: {list}"));
+                }
+            }
+            print(
+                cli,
+                &json!({
+                    "file": file, "digest": digest, "issuances": issuances,
+                    "redemptions": redemptions, "released": released, "deferred": deferred,
+                }),
+                &text,
+            )?;
+            Ok(())
+        }
+        Command::Mapping(MappingCommand::Current { file }) => {
+            let node = Node::new(&cli.node)?;
+            let current = node.get("/v1/mapping")?;
+            let Some(sequence) = field(&current, "sequence").as_u64() else {
+                return Err(usage(format!(
+                    "the node's mapping answer has no sequence: {current}"
+                )));
+            };
+            let answer = node.get_bytes(&format!("/v1/mappings/{sequence}"), &[])?;
+            let bytes = mapping_answer(answer.status, answer.body)?;
+            write_file(file, &bytes)?;
+            print(
+                cli,
+                &json!({ "file": file, "sequence": sequence, "bytes": bytes.len() }),
+                &format!("mapping {sequence} in force written to {}", file.display()),
+            )?;
+            Ok(())
+        }
+        Command::Mapping(MappingCommand::Post { file }) => {
+            let node = Node::new(&cli.node)?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| usage(format!("reading {}: {e}", file.display())))?;
+            let answer = node.post_bytes(
+                "/v1/mapping/draft",
+                bytes,
                 &["X-Mapping-Signatures", "X-Mapping-Required"],
             )?;
-            let (headers, bytes) = (answer.headers, answer.body);
-            match answer.status {
-                200 => {}
-                204 => {
-                    return Err(Failure::Refused(
-                        "nothing to sign: the next mapping would equal the one in force".into(),
-                    ));
+            if answer.status != 200 {
+                // The node's JSON error: a stale draft or a bad signature is the node saying no.
+                let error: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+                let message = format!(
+                    "refused by the node ({}): {}",
+                    field(&error, "error").as_str().unwrap_or("unknown"),
+                    field(&error, "message").as_str().map_or_else(
+                        || String::from_utf8_lossy(&answer.body).into_owned(),
+                        str::to_string
+                    )
+                );
+                return Err(if (400..500).contains(&answer.status) {
+                    Failure::Refused(message)
+                } else {
+                    usage(message)
+                });
+            }
+            let (signed, required) = (header_count(&answer, 0), header_count(&answer, 1));
+            let next = if signed >= required {
+                "enough to submit: abt mapping submit --as ACCOUNT"
+            } else {
+                "more controllers must sign"
+            };
+            print(
+                cli,
+                &json!({ "signatures": signed, "required": required }),
+                &format!(
+                    "the draft now carries {signed} of the {required} controller signatures required ({next})"
+                ),
+            )?;
+            Ok(())
+        }
+        Command::Mapping(MappingCommand::Submit {
+            signing,
+            signatures_wait,
+        }) => {
+            let keystore = Keystore::open(&cli.keystore)?;
+            let node = Node::new(&cli.node)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(*signatures_wait);
+            let bytes = loop {
+                let answer = node.get_bytes(
+                    "/v1/mapping/draft/signed",
+                    &["X-Mapping-Signatures", "X-Mapping-Required"],
+                )?;
+                let (signed, required) = (header_count(&answer, 0), header_count(&answer, 1));
+                let bytes = mapping_answer(answer.status, answer.body)?;
+                if signed >= required {
+                    break bytes;
                 }
-                other => {
-                    return Err(usage(format!(
-                        "the node answered {other}: {}",
-                        String::from_utf8_lossy(&bytes)
+                if std::time::Instant::now() >= deadline {
+                    return Err(Failure::Refused(format!(
+                        "the draft carries {signed} controller signature(s) on this node; the policy requires {required}"
                     )));
                 }
-            }
-            let count = |i: usize| {
-                headers
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
+                std::thread::sleep(Duration::from_millis(250));
             };
-            let (signed, required) = (count(0), count(1));
-            if signed < required {
-                return Err(Failure::Refused(format!(
-                    "the draft carries {signed} controller signature(s); the policy requires {required}"
-                )));
-            }
             submit(cli, &keystore, &node, signing, |_| {
                 Ok(Operation::UpdateMapping { mapping: bytes })
             })
         }
     }
+}
+
+/// The `i`th header asked for, as a count (0 when absent).
+fn header_count(answer: &abt::client::RawAnswer, i: usize) -> u64 {
+    answer
+        .headers
+        .get(i)
+        .cloned()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// A mapping answered as bytes: 200 is the mapping, 204 nothing to sign (a refusal).
+fn mapping_answer(status: u16, body: Vec<u8>) -> Result<Vec<u8>, Failure> {
+    match status {
+        200 => Ok(body),
+        204 => Err(Failure::Refused(
+            "nothing to sign: the next mapping would equal the one in force".into(),
+        )),
+        other => Err(usage(format!(
+            "the node answered {other}: {}",
+            String::from_utf8_lossy(&body)
+        ))),
+    }
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| usage(format!("writing {}: {e}", path.display())))
 }
 
 fn key_command(cli: &Cli, command: &KeyCommand) -> Result<(), Failure> {
@@ -634,7 +819,7 @@ fn key_command(cli: &Cli, command: &KeyCommand) -> Result<(), Failure> {
         KeyCommand::New { name } => {
             let password = new_password(cli, name)?;
             let public_key = keystore.generate(name, &password)?;
-            announce_key(cli, &keystore, name, &public_key);
+            announce_key(cli, &keystore, name, &public_key)?;
         }
         KeyCommand::Import { name, secret, dev } => {
             let bytes = match (secret, dev) {
@@ -657,7 +842,7 @@ fn key_command(cli: &Cli, command: &KeyCommand) -> Result<(), Failure> {
             };
             let password = new_password(cli, name)?;
             let public_key = keystore.import(name, &bytes, &password)?;
-            announce_key(cli, &keystore, name, &public_key);
+            announce_key(cli, &keystore, name, &public_key)?;
         }
         KeyCommand::List => {
             let keys: Vec<Value> = keystore
@@ -677,12 +862,12 @@ fn key_command(cli: &Cli, command: &KeyCommand) -> Result<(), Failure> {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(cli, &json!({ "keys": keys }), &text);
+            print(cli, &json!({ "keys": keys }), &text)?;
         }
         KeyCommand::Show { name } => {
             let key = keystore.get(name)?;
             let public_key = key.public_key;
-            announce_key(cli, &keystore, name, &public_key);
+            announce_key(cli, &keystore, name, &public_key)?;
         }
     }
     Ok(())
@@ -702,7 +887,12 @@ fn new_password(cli: &Cli, name: &str) -> Result<SecretString, Failure> {
     Ok(first)
 }
 
-fn announce_key(cli: &Cli, keystore: &Keystore, name: &str, public_key: &PublicKey) {
+fn announce_key(
+    cli: &Cli,
+    keystore: &Keystore,
+    name: &str,
+    public_key: &PublicKey,
+) -> Result<(), Failure> {
     print(
         cli,
         &json!({ "name": name, "public_key": public_key, "account_id": public_key.account_id(), "keystore": keystore.path() }),
@@ -711,7 +901,7 @@ fn announce_key(cli: &Cli, keystore: &Keystore, name: &str, public_key: &PublicK
             public_key.account_id(),
             keystore.path().display()
         ),
-    );
+    )
 }
 
 fn resolve_account(keystore: &Keystore, given: &str) -> Result<AccountId, Failure> {
@@ -902,15 +1092,40 @@ fn build(
     let account = |given: &str| resolve_account(keystore, given);
     Ok(match command {
         OperationCommand::RegisterHolder {
+            reply,
             public_key,
             challenge,
             signature,
             ..
-        } => Operation::RegisterHolder {
-            public_key: *public_key,
-            challenge: *challenge,
-            holder_signature: *signature,
-        },
+        } => {
+            let reply = match (reply, public_key, challenge, signature) {
+                (Some(path), ..) => {
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| usage(format!("reading {}: {e}", path.display())))?;
+                    serde_json::from_slice::<HolderReply>(&bytes).map_err(|e| {
+                        usage(format!(
+                            "{}: not a holder's reply (public_key, challenge, signature): {e}",
+                            path.display()
+                        ))
+                    })?
+                }
+                (None, Some(public_key), Some(challenge), Some(signature)) => HolderReply {
+                    public_key: *public_key,
+                    challenge: *challenge,
+                    signature: *signature,
+                },
+                _ => {
+                    return Err(usage(
+                        "give --reply FILE, or --public-key, --challenge and --signature",
+                    ));
+                }
+            };
+            Operation::RegisterHolder {
+                public_key: reply.public_key,
+                challenge: reply.challenge,
+                holder_signature: reply.signature,
+            }
+        }
         OperationCommand::SetKyc {
             account: a, state, ..
         } => Operation::SetKycState {
@@ -1207,7 +1422,7 @@ fn submit(
             cli,
             &json!({ "txid": txid, "status": "pending" }),
             &format!("txid {txid} (pending)"),
-        );
+        )?;
         return Ok(());
     }
     if !cli.json {
@@ -1239,7 +1454,7 @@ fn show_receipt(cli: &Cli, node: &Node, txid: &str) -> Result<(), Failure> {
         cli,
         &json!({ "txid": txid, "height": field(&answer, "height"), "receipt": receipt }),
         &text,
-    );
+    )?;
     if code == 0 {
         Ok(())
     } else if cli.json {

@@ -62,12 +62,11 @@ impl Abt {
     }
 
     /// The seed's registration: the asset holder's challenge, signed by the holder, registered
-    /// by the asset holder; then KYC verified.
-    fn register(&self, holder: &str, bank: &str) {
-        let challenge = self.json(&["challenge", "new"])["challenge"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    /// by the asset holder; then KYC verified. The holder's reply goes over as the file
+    /// `abt --json challenge sign` writes (`by_reply`), or as its three parts.
+    fn register(&self, holder: &str, bank: &str, by_reply: bool) {
+        let challenge = self.ok(&["--field", "challenge", "challenge", "new"]);
+        let challenge = challenge.trim();
         let signed = self.json(&[
             "challenge",
             "sign",
@@ -75,19 +74,26 @@ impl Abt {
             holder,
             "--asset-holder",
             bank,
-            &challenge,
+            challenge,
         ]);
-        let text = self.ok(&[
-            "register-holder",
-            "--as",
-            bank,
-            "--public-key",
-            signed["public_key"].as_str().unwrap(),
-            "--challenge",
-            &challenge,
-            "--signature",
-            signed["signature"].as_str().unwrap(),
-        ]);
+        let reply = self.keystore.with_file_name(format!("{holder}-reply.json"));
+        std::fs::write(&reply, signed.to_string()).unwrap();
+        let reply = reply.to_str().unwrap();
+        let text = if by_reply {
+            self.ok(&["register-holder", "--as", bank, "--reply", reply])
+        } else {
+            self.ok(&[
+                "register-holder",
+                "--as",
+                bank,
+                "--public-key",
+                signed["public_key"].as_str().unwrap(),
+                "--challenge",
+                challenge,
+                "--signature",
+                signed["signature"].as_str().unwrap(),
+            ])
+        };
         assert!(text.contains("applied (0)"), "{text}");
         self.ok(&["set-kyc", "--as", "kyc-admin", holder, "verified"]);
     }
@@ -128,9 +134,19 @@ fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
     // challenge; the bank issues to alice.
     let text = abt.ok(&["deposit", "--as", "settlement", "bank", "USDX", "10000"]);
     assert!(text.contains("applied (0)"), "{text}");
-    abt.register("alice", "bank");
-    abt.register("bob", "bank");
-    abt.register("fees", "bank");
+    abt.register("alice", "bank", false);
+    abt.register("bob", "bank", true);
+    abt.register("fees", "bank", true);
+    // A reply that is not one is a usage error, named.
+    let (code, text) = abt.run(&[
+        "register-holder",
+        "--as",
+        "bank",
+        "--reply",
+        abt.keystore.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("not a holder's reply"), "{text}");
     let text = abt.ok(&["issue", "--as", "bank", "alice", "USDX", "100"]);
     assert!(text.contains("event: mint "), "{text}");
 
@@ -181,6 +197,33 @@ fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
     ]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("fee_mismatch"), "{text}");
+    // For scripts: one field of the answer, plain; a refusal still exits 1.
+    let (code, text) = abt.run(&[
+        "--field",
+        "receipt.code_name",
+        "transfer",
+        "--as",
+        "alice",
+        "bob",
+        "USDX",
+        "1000",
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(text.lines().next(), Some("insufficient_balance"), "{text}");
+    let (code, text) = abt.run(&["--field", "no_such", "key", "show", "alice"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("the answer has no field no_such"), "{text}");
+    let (code, text) = abt.run(&["get", "v1/chain"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("a route starts with /"), "{text}");
+    let (code, text) = abt.run(&["get", "/v1/accounts/nobody"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("the node refused (400 bad_request)"),
+        "{text}"
+    );
+    let chain = abt.ok(&["--field", "chain_id", "get", "/v1/chain"]);
+    assert_eq!(chain.trim(), "abt-e2e-1", "{chain}");
     let (code, text) = abt.run(&["set-kyc", "--as", "bank", "alice", "corporate"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("not_authorised"), "{text}");
