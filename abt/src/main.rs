@@ -759,7 +759,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }) => {
             let keystore = Keystore::open(&cli.keystore)?;
             let node = Node::new(&cli.node)?;
-            let deadline = std::time::Instant::now() + Duration::from_secs(*signatures_wait);
+            let started = std::time::Instant::now();
+            let patience = Duration::from_secs(*signatures_wait);
             let bytes = loop {
                 let answer = node.get_bytes(
                     "/v1/mapping/draft/signed",
@@ -770,7 +771,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 if signed >= required {
                     break bytes;
                 }
-                if std::time::Instant::now() >= deadline {
+                if started.elapsed() >= patience {
                     return Err(Failure::Refused(format!(
                         "the draft carries {signed} controller signature(s) on this node; the policy requires {required}"
                     )));
