@@ -46,6 +46,7 @@ pub enum BackingEvidence {
 }
 
 /// What [`verify_backing`] established.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackingReport {
     /// The asset.
@@ -55,6 +56,7 @@ pub struct BackingReport {
     /// The header the proofs are against.
     pub height: u64,
     /// The amount that backs the supply: mapped (allocated) or issued by asset holders.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub backed: u128,
     /// The mapping's sequence and the number of controllers who signed it (allocated assets;
@@ -194,6 +196,7 @@ pub fn verify_mapping(
 }
 
 /// A holder's pro-rata share of one bar.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BarShare {
     /// The bar's serial (the mapping's `vref`).
@@ -203,9 +206,11 @@ pub struct BarShare {
     /// Its vault location.
     pub location: String,
     /// What the mapping allocates of it to the asset, base units.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub allocated: u128,
     /// The holder's share: `allocated × holding ÷ supply`, rounded down.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub share: u128,
 }

@@ -9,6 +9,7 @@ use crate::keys::{KeyError, Signature, ValidatorAddress};
 use crate::validator::ValidatorSet;
 
 /// The two voting steps of Tendermint.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -21,6 +22,7 @@ pub enum VoteKind {
 unit_enum_codec!(VoteKind { Prevote = 1, Precommit = 2 });
 
 /// A consensus vote. Its signing digest is the tagged hash of its canonical encoding.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Vote {
     /// The chain.
@@ -53,6 +55,7 @@ impl Vote {
 }
 
 /// A block proposal as signed by its proposer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Proposal {
     /// The chain.
@@ -85,6 +88,7 @@ impl Proposal {
 }
 
 /// One validator's precommit signature in a certificate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitSignature {
     /// The validator.
@@ -101,6 +105,7 @@ crate::encoding::struct_codec!(CommitSignature {
 pub const CERTIFICATE_VERSION: u16 = 1;
 
 /// Precommit signatures of more than two thirds of the voting power for one block.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitCertificate {
     /// Encoding version, [`CERTIFICATE_VERSION`].

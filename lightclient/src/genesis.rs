@@ -12,6 +12,7 @@ use crate::tx::{BackingKind, KycState, Role};
 use crate::validator::ValidatorSet;
 
 /// An account that exists from the start.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisAccount {
@@ -28,6 +29,7 @@ pub struct GenesisAccount {
 }
 
 /// An asset that exists from the start.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisAsset {
@@ -38,11 +40,13 @@ pub struct GenesisAsset {
     /// What backs it.
     pub backing: BackingKind,
     /// Most base units ever in supply.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "u128_string")]
     pub maximum: u128,
 }
 
 /// The genesis document.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {

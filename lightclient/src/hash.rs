@@ -120,7 +120,40 @@ macro_rules! serde_as_display_fromstr {
 }
 pub(crate) use serde_as_display_fromstr;
 
+/// The OpenAPI schema of a type serialised as a string (`serde_as_display_fromstr!`): `$what`
+/// as its description, and with `hex = N`, exactly N lowercase hex digits.
+#[cfg(feature = "openapi")]
+macro_rules! string_schema {
+    ($ty:ty, $what:literal) => {
+        $crate::hash::string_schema!($ty, $what, None::<String>);
+    };
+    ($ty:ty, $what:literal, hex = $digits:expr) => {
+        $crate::hash::string_schema!($ty, $what, Some(format!("^[0-9a-f]{{{}}}$", $digits)));
+    };
+    ($ty:ty, $what:literal, $pattern:expr) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($what))
+                    .pattern($pattern)
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+#[cfg(feature = "openapi")]
+pub(crate) use string_schema;
+#[cfg(not(feature = "openapi"))]
+macro_rules! string_schema {
+    ($($anything:tt)*) => {};
+}
+#[cfg(not(feature = "openapi"))]
+pub(crate) use string_schema;
+
 serde_as_display_fromstr!(Hash32, "hash");
+string_schema!(Hash32, "a SHA-256 hash, hex", hex = 64);
 
 /// Plain SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Hash32 {

@@ -61,6 +61,7 @@ impl FromStr for ChainId {
     }
 }
 serde_as_display_fromstr!(ChainId, "chain id");
+crate::hash::string_schema!(ChainId, "a chain id");
 
 impl Encode for ChainId {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -82,6 +83,7 @@ impl Decode for ChainId {
 pub const HEADER_VERSION: u16 = 1;
 
 /// A block header. The block hash is the tagged hash of its canonical encoding.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockHeader {
@@ -164,6 +166,7 @@ pub const RECEIPT_VERSION: u8 = 2;
 /// The outcome of one transaction in a block: whether it applied, why not, and what it did.
 /// The block's receipts root commits to each receipt's canonical bytes (an RFC 6962 Merkle
 /// tree, as the transactions root), so a light client can prove an event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -217,6 +220,7 @@ impl Receipt {
 }
 
 /// Something a transaction did, as its receipt records it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -230,6 +234,7 @@ pub enum Event {
         /// Who received.
         to: AccountId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::amount::u128_string")]
         amount: u128,
     },
@@ -242,6 +247,7 @@ pub enum Event {
         /// Who received.
         collector: AccountId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::amount::u128_string")]
         amount: u128,
     },
@@ -252,6 +258,7 @@ pub enum Event {
         /// Who received them.
         to: AccountId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::amount::u128_string")]
         amount: u128,
     },
@@ -262,6 +269,7 @@ pub enum Event {
         /// Whose they were.
         from: AccountId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::amount::u128_string")]
         amount: u128,
     },
@@ -272,6 +280,7 @@ pub enum Event {
         /// The asset holder.
         asset_holder: AccountId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::amount::i128_string")]
         amount: i128,
     },

@@ -100,6 +100,11 @@ impl FromStr for PublicKey {
     }
 }
 serde_as_display_fromstr!(PublicKey, "public key");
+crate::hash::string_schema!(
+    PublicKey,
+    "a compressed secp256k1 public key, hex",
+    hex = 66
+);
 
 impl Encode for PublicKey {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -190,6 +195,7 @@ impl FromStr for Signature {
     }
 }
 serde_as_display_fromstr!(Signature, "signature");
+crate::hash::string_schema!(Signature, "a low-S ECDSA signature r || s, hex", hex = 128);
 
 impl Encode for Signature {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -227,6 +233,7 @@ macro_rules! fixed_id {
             }
         }
         serde_as_display_fromstr!($name, $what);
+        crate::hash::string_schema!($name, $what, hex = $len * 2);
         impl Encode for $name {
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.0);

@@ -15,6 +15,7 @@ use crate::jcs::{CanonicalError, MAX_SAFE_INTEGER, canonicalize};
 use crate::keys::{AssetId, PublicKey, Signature};
 
 /// One mapped holding: `amount` of asset `assetid` is backed by item `vref`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappedAsset {
@@ -35,6 +36,7 @@ pub struct MappedAsset {
 }
 
 /// One controller signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingSignature {
@@ -73,6 +75,7 @@ struct RawMappedAsset {
 }
 
 /// A parsed mapping object whose amounts are valid for the policy's precision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mapping {
     /// When it was drafted (free text, conventionally RFC 3339).
@@ -363,6 +366,7 @@ pub fn published_hash(bytes: &[u8]) -> Hash32 {
 }
 
 /// Who may sign mappings, and how many must.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerPolicy {

@@ -56,6 +56,7 @@ fn split_point(n: usize) -> usize {
 }
 
 /// Proof that one leaf sits at `leaf_index` of a tree of `tree_size` leaves.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InclusionProof {
     /// Position of the leaf, from 0.

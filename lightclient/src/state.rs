@@ -174,6 +174,7 @@ impl StateKey {
 }
 
 /// The leaf a proof found on the key's path.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProofLeaf {
     /// The leaf's key hash: the proven key's for inclusion, another key's for absence.
@@ -194,6 +195,7 @@ impl ProofLeaf {
 }
 
 /// A proof that a key holds a value, or holds none, under a state root.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateProof {
     /// The leaf on the key's path: the key's own (inclusion), another key's alone in the
@@ -408,6 +410,7 @@ fn value_reader<'a>(bytes: &'a [u8], what: &'static str) -> Result<Reader<'a>, D
 }
 
 /// An account entry (tag 1).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AccountEntry {
     /// Its current key.
@@ -439,12 +442,15 @@ impl AccountEntry {
 }
 
 /// A balance entry (tag 2). An absent entry is a zero balance.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct BalanceEntry {
     /// Spendable, base units.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub available: u128,
     /// Locked by pending requests, base units.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub locked: u128,
 }
@@ -463,6 +469,7 @@ impl BalanceEntry {
 }
 
 /// An asset entry (tag 3): its supply among other facts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AssetEntry {
     /// Its code.
@@ -472,9 +479,11 @@ pub struct AssetEntry {
     /// What backs it.
     pub backing: BackingKind,
     /// Tokens in supply, base units.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub issued: u128,
     /// Most base units ever in supply.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub maximum: u128,
 }
@@ -496,15 +505,19 @@ impl AssetEntry {
 }
 
 /// An asset holder's position (tag 4). An absent entry is all zero.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PositionEntry {
     /// Assets settled at the settlement institution.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub settled: u128,
     /// Net owed to (+) or by (−) other asset holders since the last settlement.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::i128_string")]
     pub unsettled: i128,
     /// Tokens this asset holder's customers hold.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::amount::u128_string")]
     pub issued: u128,
 }
@@ -542,6 +555,7 @@ impl PositionEntry {
 
 /// The pending validator-set change (tag 16): the approved set and the first height it
 /// certifies.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingValidatorsEntry {
     /// The approved set.
@@ -572,6 +586,7 @@ impl PendingValidatorsEntry {
 }
 
 /// The mapping entry (tag 6).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MappingEntry {
     /// The mapping's sequence.

@@ -11,6 +11,7 @@ use crate::keys::{AccountId, AssetId, KeyError, PublicKey, Signature};
 use crate::validator::{SetApproval, ValidatorSet};
 
 /// Roles an account can hold. Token holders hold none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -55,6 +56,7 @@ unit_enum_codec!(Role {
 });
 
 /// KYC state of an account.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -71,6 +73,7 @@ pub enum KycState {
 unit_enum_codec!(KycState { Unverified = 1, Verified = 2, Corporate = 3, Banned = 4 });
 
 /// What backs an asset.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -83,6 +86,7 @@ pub enum BackingKind {
 unit_enum_codec!(BackingKind { DepositBacked = 1, AllocatedPhysical = 2 });
 
 /// Operations that fees and limits can be scoped to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -101,6 +105,7 @@ pub enum OperationKind {
 unit_enum_codec!(OperationKind { Issue = 1, Transfer = 2, Redemption = 3, Deposit = 4, Withdraw = 5 });
 
 /// Periods over which limits accumulate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -117,6 +122,7 @@ pub enum LimitPeriod {
 unit_enum_codec!(LimitPeriod { Daily = 1, Weekly = 2, Monthly = 3, Annual = 4 });
 
 /// What a fee or limit applies to; `None` fields match anything.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
@@ -141,18 +147,22 @@ struct_codec!(Scope {
 });
 
 /// A fee: `flat + amount * percent_ppm / 1_000_000` for amounts in `[min_amount, max_amount]`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeeRule {
     /// Where it applies.
     pub scope: Scope,
     /// Smallest amount the rule covers (inclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "u128_string")]
     pub min_amount: u128,
     /// Largest amount the rule covers (inclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "u128_string")]
     pub max_amount: u128,
     /// Flat part, base units.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "u128_string")]
     pub flat: u128,
     /// Percentage part in parts per million.
@@ -170,6 +180,7 @@ struct_codec!(FeeRule {
 });
 
 /// A limit on the amount moved per period.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRule {
@@ -178,9 +189,11 @@ pub struct LimitRule {
     /// The period.
     pub period: LimitPeriod,
     /// Most base units per period.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "u128_string")]
     pub max_amount: u128,
     /// Most base units in one payment, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, with = "option_u128_string")]
     pub max_per_payment: Option<u128>,
 }
@@ -192,6 +205,7 @@ struct_codec!(LimitRule {
 });
 
 /// The decision on a reviewable request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 // Exhaustive for the same reason as `Operation`: a wire-format enum the ledger must handle whole.
@@ -225,6 +239,7 @@ mod hex_bytes {
 /// Deliberately exhaustive: a new operation is a protocol change (a new transaction version),
 /// and every match over operations (the ledger, fees, names) must fail to compile until it
 /// handles it, rather than fall into an "unsupported" wildcard arm.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
@@ -288,6 +303,7 @@ pub enum Operation {
         /// What backs it.
         backing: BackingKind,
         /// Most base units that may ever be in supply.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         maximum: u128,
     },
@@ -298,6 +314,7 @@ pub enum Operation {
         /// The asset.
         asset: AssetId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         amount: u128,
     },
@@ -308,6 +325,7 @@ pub enum Operation {
         /// The asset.
         asset: AssetId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         amount: u128,
     },
@@ -318,6 +336,7 @@ pub enum Operation {
         /// The asset.
         asset: AssetId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         amount: u128,
     },
@@ -328,9 +347,11 @@ pub enum Operation {
         /// The asset.
         asset: AssetId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         amount: u128,
         /// The fee the sender expects to pay; a different computed fee rejects the transfer.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         expected_fee: u128,
     },
@@ -339,9 +360,11 @@ pub enum Operation {
         /// The asset.
         asset: AssetId,
         /// Base units.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         amount: u128,
         /// The fee the holder expects to pay.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         expected_fee: u128,
     },
@@ -364,6 +387,7 @@ pub enum Operation {
         /// Refiner.
         refiner: String,
         /// Fine mass in base units of the mapping precision.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         mass: u128,
         /// Fineness in parts per 10,000 (9999 is 999.9).
@@ -401,6 +425,7 @@ pub enum Operation {
     /// every allocated asset's supply equals its mapped amount.
     UpdateMapping {
         /// The exact bytes; the next header's mapping hash is their SHA-256.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "hex_bytes")]
         mapping: Vec<u8>,
     },
@@ -423,11 +448,13 @@ pub enum Operation {
         /// Asset given.
         sell_asset: AssetId,
         /// Amount given.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         sell_amount: u128,
         /// Asset wanted.
         buy_asset: AssetId,
         /// Amount wanted.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "u128_string")]
         buy_amount: u128,
     },
@@ -510,6 +537,7 @@ pub struct ChainBinding {
 /// Replay protection is salt + expiry (ADR 0004): the ledger refuses a txid it has already seen,
 /// and remembers txids only until their expiry height, so an account may have many transactions
 /// in flight at once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transaction {
@@ -578,6 +606,7 @@ impl Transaction {
 }
 
 /// A transaction with its signer's signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedTransaction {

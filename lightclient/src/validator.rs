@@ -5,6 +5,7 @@ use crate::hash::{Hash32, tagged_hash, tags};
 use crate::keys::{PublicKey, Signature, ValidatorAddress};
 
 /// One consensus validator.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Validator {
@@ -171,6 +172,29 @@ impl serde::Serialize for ValidatorSet {
     }
 }
 
+/// Serialised as its list of validators.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ValidatorSet {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <Vec<Validator> as utoipa::PartialSchema>::schema()
+    }
+}
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ValidatorSet {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <Validator as utoipa::ToSchema>::name().into_owned(),
+            <Validator as utoipa::PartialSchema>::schema(),
+        ));
+        <Validator as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for ValidatorSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         ValidatorSet::new(Vec::<Validator>::deserialize(d)?).map_err(serde::de::Error::custom)
@@ -178,6 +202,7 @@ impl<'de> serde::Deserialize<'de> for ValidatorSet {
 }
 
 /// One current validator's approval of a validator-set change, signed in its HSM (ADR 0016).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetApproval {

@@ -7,8 +7,10 @@ use std::sync::atomic::Ordering;
 use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use lightclient::certificate::CommitCertificate;
 use lightclient::encoding::Encode;
 use lightclient::hash::Hash32;
+use lightclient::header::{BlockHeader, Receipt};
 use lightclient::keys::{AccountId, AssetId};
 use lightclient::mapping::ControllerPolicy;
 use lightclient::merkle::InclusionProof;
@@ -52,12 +54,29 @@ pub struct HealthLimits {
     pub stall_after_ms: u64,
 }
 
+/// Every error answer: `{"error": kind, "message": text}`, with the field to blame where one is.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    /// The stable error name (`bad_field`, `unknown_signer`, `wrong_chain`, `mempool_full`,
+    /// a ledger code name, ...).
+    pub error: String,
+    /// What was wrong, for people.
+    pub message: String,
+    /// The field to blame, where one is (`transaction.version`, `encoded`, `height`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 pub(super) fn error(
     status: StatusCode,
     kind: &str,
     message: impl std::fmt::Display,
 ) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": kind, "message": message.to_string() }))
+    HttpResponse::build(status).json(ApiError {
+        error: kind.to_string(),
+        message: message.to_string(),
+        field: None,
+    })
 }
 
 /// An error answer that names the field to blame.
@@ -67,8 +86,11 @@ fn field_error(
     field: &str,
     message: impl std::fmt::Display,
 ) -> HttpResponse {
-    HttpResponse::build(status)
-        .json(json!({ "error": kind, "message": message.to_string(), "field": field }))
+    HttpResponse::build(status).json(ApiError {
+        error: kind.to_string(),
+        message: message.to_string(),
+        field: Some(field.to_string()),
+    })
 }
 
 fn unavailable(message: impl std::fmt::Display) -> HttpResponse {
@@ -149,15 +171,15 @@ impl Refusal {
     }
 
     fn response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.kind, "message": self.message });
-        if let (Some(field), Some(object)) = (self.field, body.as_object_mut()) {
-            object.insert("field".into(), json!(field));
-        }
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
         }
-        response.json(body)
+        response.json(ApiError {
+            error: self.kind.to_string(),
+            message: self.message.clone(),
+            field: self.field.map(str::to_string),
+        })
     }
 }
 
@@ -257,6 +279,50 @@ pub async fn admit(
     }
 }
 
+/// A transaction as a client submits it: the signed transaction as JSON, or its canonical
+/// encoding in hex.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the body `decode_submission` reads
+enum Submission {
+    /// `{"encoded": HEX}`: the canonical bytes of a signed transaction.
+    Encoded(EncodedSubmission),
+    /// The signed transaction as JSON.
+    Json(Box<SignedTransaction>),
+}
+
+/// `{"encoded": HEX}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct EncodedSubmission {
+    /// The canonical encoding of a signed transaction, hex.
+    encoded: String,
+}
+
+/// 202: admitted.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Submitted {
+    txid: Hash32,
+    /// Always `pending`.
+    status: &'static str,
+}
+
+/// Submit a signed transaction. 202 means: it passed the admission rule (ADR 0010), is fsynced
+/// in this node's mempool log, and is being relayed to every other validator until each has it
+/// (ADR 0011); it survives a crash of this node. It does not mean it will apply: see
+/// `GET /v1/transactions/{txid}`.
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
+    request_body(content = Submission, content_type = "application/json"),
+    responses(
+        (status = 202, description = "durable here and being relayed", body = Submitted),
+        (status = 400, description = "not a valid transaction for this chain: bad_json, bad_field, bad_encoding, wrong_chain, expired, expiry_too_far, bad_signature", body = ApiError),
+        (status = 403, description = "the signer is not a registered, unbanned account with this key: unknown_signer, wrong_key, banned", body = ApiError),
+        (status = 409, description = "already pending (duplicate) or in a block (already_included)", body = ApiError),
+        (status = 413, description = "larger than a transaction may be (too_large)", body = ApiError),
+        (status = 429, description = "this signer has its share of the mempool waiting (signer_share)", body = ApiError,
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 503, description = "the mempool is full (mempool_full) or cannot write its log (not_durable): nothing was admitted", body = ApiError,
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+    ))]
 async fn submit(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
     let tx = match decode_submission(&body) {
         Ok(tx) => tx,
@@ -272,7 +338,10 @@ async fn submit(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
         }
     };
     match admit(&state, tx, true).await {
-        Ok(txid) => HttpResponse::Accepted().json(json!({ "txid": txid, "status": "pending" })),
+        Ok(txid) => HttpResponse::Accepted().json(Submitted {
+            txid,
+            status: "pending",
+        }),
         Err(refusal) => {
             state
                 .metrics
@@ -284,14 +353,43 @@ async fn submit(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
 }
 
 /// A batch a peer relays: canonical encodings in hex.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RelayBody {
     transactions: Vec<String>,
 }
 
+/// What became of one relayed transaction.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RelayResult {
+    /// Absent when the transaction did not decode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    txid: Option<Hash32>,
+    /// `accepted`, `duplicate` or `refused`.
+    status: &'static str,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// The answer to a relayed batch, in its order.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RelayResults {
+    results: Vec<RelayResult>,
+}
+
 /// Transactions relayed by a peer's mempool: each passes the same decoding and admission rule
 /// as a client's, and is answered one by one (`accepted`, `duplicate` or `refused`).
+#[utoipa::path(post, path = "/v1/mempool/relay", tag = "transactions",
+    request_body(content = RelayBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "each transaction's outcome", body = RelayResults),
+        (status = 400, description = "the body is not a relay batch", body = ApiError),
+        (status = 503, description = "this node cannot take transactions now; retry the batch", body = ApiError,
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+    ))]
 async fn relay(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
     let batch: RelayBody = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -299,28 +397,65 @@ async fn relay(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
     };
     let mut results = Vec::with_capacity(batch.transactions.len());
     for encoded in &batch.transactions {
-        let outcome = match decode_encoded(encoded) {
-            Err(e) => json!({ "status": "refused", "error": e.kind(), "message": e.to_string() }),
+        let outcome = |txid, status, refusal: Option<(String, String)>| {
+            let (error, message) = refusal.unzip();
+            RelayResult {
+                txid,
+                status,
+                error,
+                message,
+            }
+        };
+        let result = match decode_encoded(encoded) {
+            Err(e) => outcome(None, "refused", Some((e.kind().to_string(), e.to_string()))),
             Ok(tx) => {
                 let txid = tx.txid();
                 match admit(&state, tx, false).await {
-                    Ok(_) => json!({ "txid": txid, "status": "accepted" }),
-                    Err(r) if r.is_duplicate() => json!({ "txid": txid, "status": "duplicate" }),
+                    Ok(_) => outcome(Some(txid), "accepted", None),
+                    Err(r) if r.is_duplicate() => outcome(Some(txid), "duplicate", None),
                     Err(r) if r.retry_after.is_some() => {
                         // A full or failing mempool here: the peer keeps the rest and retries.
                         return r.response();
                     }
-                    Err(r) => {
-                        json!({ "txid": txid, "status": "refused", "error": r.kind, "message": r.message })
-                    }
+                    Err(r) => outcome(Some(txid), "refused", Some((r.kind.to_string(), r.message))),
                 }
             }
         };
-        results.push(outcome);
+        results.push(result);
     }
-    HttpResponse::Ok().json(json!({ "results": results }))
+    HttpResponse::Ok().json(RelayResults { results })
 }
 
+/// A transaction's status.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TransactionStatus {
+    txid: Hash32,
+    /// `pending`, `committed` (applied) or `rejected` (refused inside its block).
+    status: &'static str,
+    /// The block, once committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u64>,
+    /// Its index in the block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    /// The receipt's code (0 applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u32>,
+    /// The code's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction: Option<SignedTransaction>,
+}
+
+/// Status: pending, committed at a height, or rejected with its reason code.
+#[utoipa::path(get, path = "/v1/transactions/{txid}", tag = "transactions",
+    params(("txid" = Hash32, Path, description = "the transaction id, 64 hex digits")),
+    responses(
+        (status = 200, description = "pending, or in a block", body = TransactionStatus),
+        (status = 400, description = "not a txid", body = ApiError),
+        (status = 404, description = "neither pending nor committed (unknown_transaction)", body = ApiError),
+    ))]
 async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let txid: Hash32 = match parse("txid", &path) {
         Ok(t) => t,
@@ -344,21 +479,33 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     .await;
     match found {
         Err(r) => r,
-        Ok(Some((height, index, tx, receipt))) => HttpResponse::Ok().json(json!({
-            "txid": txid,
-            "status": if receipt.code == 0 { "committed" } else { "rejected" },
-            "height": height,
-            "index": index,
-            "code": receipt.code,
-            "reason": code_name(receipt.code),
-            "transaction": tx,
-        })),
+        Ok(Some((height, index, tx, receipt))) => HttpResponse::Ok().json(TransactionStatus {
+            txid,
+            status: if receipt.code == 0 {
+                "committed"
+            } else {
+                "rejected"
+            },
+            height: Some(height),
+            index: Some(index),
+            code: Some(receipt.code),
+            reason: Some(code_name(receipt.code)),
+            transaction: Some(tx),
+        }),
         Ok(None) => match state
             .mempool
             .send(Inspect(Box::new(move |m: &Mempool| m.contains(&txid))))
             .await
         {
-            Ok(Ok(true)) => HttpResponse::Ok().json(json!({ "txid": txid, "status": "pending" })),
+            Ok(Ok(true)) => HttpResponse::Ok().json(TransactionStatus {
+                txid,
+                status: "pending",
+                height: None,
+                index: None,
+                code: None,
+                reason: None,
+                transaction: None,
+            }),
             Ok(_) => error(
                 StatusCode::NOT_FOUND,
                 "unknown_transaction",
@@ -369,23 +516,13 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
-/// Which of a block's Merkle-committed lists a transaction's proof is for.
-#[derive(Clone, Copy)]
-enum Committed {
-    /// The transaction itself, under the transactions root.
-    Transaction,
-    /// Its receipt, under the receipts root.
-    Receipt,
-}
-
-/// A committed transaction's leaf in one of its block's lists, with its Merkle inclusion proof
-/// under that list's root: the transaction (`/proof`) or its receipt (`/receipt`, which also
-/// carries the receipt as JSON).
-async fn included(state: &ApiState, path: &str, list: Committed) -> HttpResponse {
-    let txid: Hash32 = match parse("txid", path) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+/// A committed transaction, its block and its index there; 404 when it is in no block.
+#[allow(clippy::result_large_err)]
+async fn committed(
+    state: &ApiState,
+    path: &str,
+) -> Result<(Hash32, u64, usize, crate::store::StoredBlock), HttpResponse> {
+    let txid: Hash32 = parse("txid", path)?;
     let found = read(state, move |c| {
         let Some((height, index)) = c.store().find_transaction(&txid)? else {
             return Ok(None);
@@ -393,59 +530,125 @@ async fn included(state: &ApiState, path: &str, list: Committed) -> HttpResponse
         let index = usize::try_from(index).unwrap_or(usize::MAX);
         Ok(c.store().block(height)?.map(|b| (height, index, b)))
     })
-    .await;
-    let (height, index, block) = match found {
-        Err(r) => return r,
-        Ok(None) => {
-            return error(
+    .await?;
+    found
+        .map(|(height, index, block)| (txid, height, index, block))
+        .ok_or_else(|| {
+            error(
                 StatusCode::NOT_FOUND,
                 "unknown_transaction",
                 format!("transaction {txid} is not in a block"),
-            );
-        }
-        Ok(Some(found)) => found,
-    };
-    let leaves: Vec<Vec<u8>> = match list {
-        Committed::Transaction => block.transactions.iter().map(Encode::to_bytes).collect(),
-        Committed::Receipt => block.receipts.iter().map(Encode::to_bytes).collect(),
-    };
-    let proof = match InclusionProof::build(&leaves, index) {
-        Ok(proof) => proof,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e),
-    };
-    let mut answer = serde_json::Map::new();
-    answer.insert("txid".into(), json!(txid));
-    answer.insert("height".into(), json!(height));
+            )
+        })
+}
+
+/// Leaf `index` of `leaves` (canonical encodings) in hex, with its inclusion proof.
+#[allow(clippy::result_large_err)]
+fn leaf_proof(leaves: &[Vec<u8>], index: usize) -> Result<(String, InclusionProof), HttpResponse> {
+    let proof = InclusionProof::build(leaves, index)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "proof", e))?;
     let leaf = leaves.get(index).map(hex::encode).unwrap_or_default();
-    answer.insert("leaf".into(), json!(leaf));
-    answer.insert("proof".into(), json!(proof));
-    match list {
-        Committed::Transaction => {
-            answer.insert(
-                "transactions_root".into(),
-                json!(block.header.transactions_root),
-            );
-        }
-        Committed::Receipt => {
-            answer.insert("index".into(), json!(index));
-            answer.insert("receipts_root".into(), json!(block.header.receipts_root));
-            answer.insert("receipt".into(), json!(block.receipts.get(index)));
-        }
-    }
-    HttpResponse::Ok().json(Value::Object(answer))
+    Ok((leaf, proof))
 }
 
+/// A transaction's inclusion under its block's transactions root.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TransactionProof {
+    txid: Hash32,
+    height: u64,
+    /// The signed transaction's canonical encoding, hex.
+    leaf: String,
+    proof: InclusionProof,
+    transactions_root: Hash32,
+}
+
+/// Merkle inclusion proof of the transaction under its block's transactions root.
+#[utoipa::path(get, path = "/v1/transactions/{txid}/proof", tag = "transactions",
+    params(("txid" = Hash32, Path, description = "the transaction id, 64 hex digits")),
+    responses(
+        (status = 200, description = "the leaf and its proof", body = TransactionProof),
+        (status = 400, description = "not a txid", body = ApiError),
+        (status = 404, description = "in no block (unknown_transaction)", body = ApiError),
+    ))]
 async fn transaction_proof(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
-    included(&state, &path, Committed::Transaction).await
+    let (txid, height, index, block) = match committed(&state, &path).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let leaves: Vec<Vec<u8>> = block.transactions.iter().map(Encode::to_bytes).collect();
+    match leaf_proof(&leaves, index) {
+        Err(r) => r,
+        Ok((leaf, proof)) => HttpResponse::Ok().json(TransactionProof {
+            txid,
+            height,
+            leaf,
+            proof,
+            transactions_root: block.header.transactions_root,
+        }),
+    }
 }
 
-/// A transaction's receipt (code, name, message, events) with its inclusion proof under the
-/// block's receipts root.
-async fn transaction_receipt(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
-    included(&state, &path, Committed::Receipt).await
+/// A transaction's receipt with its inclusion under the block's receipts root.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ReceiptProof {
+    txid: Hash32,
+    height: u64,
+    index: usize,
+    /// The receipt's canonical encoding, hex.
+    leaf: String,
+    proof: InclusionProof,
+    receipts_root: Hash32,
+    receipt: Option<Receipt>,
 }
+
+/// The transaction's receipt (code, code name, message, events) with its inclusion proof under
+/// the block's receipts root.
+#[utoipa::path(get, path = "/v1/transactions/{txid}/receipt", tag = "transactions",
+    params(("txid" = Hash32, Path, description = "the transaction id, 64 hex digits")),
+    responses(
+        (status = 200, description = "the receipt, its leaf and its proof", body = ReceiptProof),
+        (status = 400, description = "not a txid", body = ApiError),
+        (status = 404, description = "in no block (unknown_transaction)", body = ApiError),
+    ))]
+async fn transaction_receipt(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    let (txid, height, index, block) = match committed(&state, &path).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let leaves: Vec<Vec<u8>> = block.receipts.iter().map(Encode::to_bytes).collect();
+    match leaf_proof(&leaves, index) {
+        Err(r) => r,
+        Ok((leaf, proof)) => HttpResponse::Ok().json(ReceiptProof {
+            txid,
+            height,
+            index,
+            leaf,
+            proof,
+            receipts_root: block.header.receipts_root,
+            receipt: block.receipts.get(index).cloned(),
+        }),
+    }
+}
+
+/// A block's receipts.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BlockReceipts {
+    height: u64,
+    receipts_root: Hash32,
+    receipts: Vec<Receipt>,
+}
+
+/// The `{height}` path parameter of block routes.
+const HEIGHT: &str = "a block height";
 
 /// Every receipt of a block, in transaction order.
+#[utoipa::path(get, path = "/v1/blocks/{height}/receipts", tag = "blocks",
+    params(("height" = u64, Path, description = HEIGHT)),
+    responses(
+        (status = 200, description = "the receipts", body = BlockReceipts),
+        (status = 400, description = "not a height", body = ApiError),
+        (status = 404, description = "no block there (unknown_block)", body = ApiError),
+    ))]
 async fn block_receipts(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let height: u64 = match parse("height", &path) {
         Ok(h) => h,
@@ -458,18 +661,66 @@ async fn block_receipts(state: web::Data<ApiState>, path: web::Path<String>) -> 
             "unknown_block",
             format!("no block at height {height}"),
         ),
-        Ok(Some(block)) => HttpResponse::Ok().json(json!({
-            "height": height,
-            "receipts_root": block.header.receipts_root,
-            "receipts": block.receipts,
-        })),
+        Ok(Some(block)) => HttpResponse::Ok().json(BlockReceipts {
+            height,
+            receipts_root: block.header.receipts_root,
+            receipts: block.receipts,
+        }),
     }
 }
 
-fn balance_json(asset: &AssetId, b: &crate::ledger::Balance) -> Value {
-    json!({ "asset": asset, "available": b.available.to_string(), "locked": b.locked.to_string() })
+/// An account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct AccountView {
+    id: AccountId,
+    public_key: lightclient::keys::PublicKey,
+    roles: Vec<lightclient::tx::Role>,
+    kyc: lightclient::tx::KycState,
+    /// The asset holder a holder is registered with.
+    asset_holder: Option<AccountId>,
 }
 
+impl AccountView {
+    pub(super) fn of(a: &crate::ledger::Account) -> Self {
+        AccountView {
+            id: a.id,
+            public_key: a.public_key,
+            roles: a.roles.iter().copied().collect(),
+            kyc: a.kyc,
+            asset_holder: a.asset_holder,
+        }
+    }
+}
+
+/// One balance; amounts are decimal strings of base units.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BalanceView {
+    asset: AssetId,
+    available: String,
+    locked: String,
+}
+
+/// An account's balances.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Balances {
+    account: AccountId,
+    height: u64,
+    balances: Vec<BalanceView>,
+}
+
+/// The `{account}` path parameter.
+pub(super) const ACCOUNT: &str = "an account id, 40 hex digits";
+/// The `{asset}` path parameter.
+pub(super) const ASSET: &str = "an asset id, 64 hex digits";
+
+/// An account: key, roles, KYC state, asset holder.
+#[utoipa::path(get, path = "/v1/accounts/{account}", tag = "accounts",
+    params(("account" = AccountId, Path, description = ACCOUNT)),
+    responses(
+        (status = 200, description = "the account", body = AccountView),
+        (status = 400, description = "not an account id", body = ApiError),
+        (status = 404, description = "no such account (unknown_account)", body = ApiError),
+    ))]
 async fn account(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let id: AccountId = match parse("account", &path) {
         Ok(a) => a,
@@ -478,12 +729,18 @@ async fn account(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRes
     match read(&state, move |c| Ok(c.state().account(&id).cloned())).await {
         Err(r) => r,
         Ok(None) => unknown_account(&id),
-        Ok(Some(a)) => HttpResponse::Ok().json(json!({
-            "id": a.id, "public_key": a.public_key, "roles": a.roles, "kyc": a.kyc, "asset_holder": a.asset_holder,
-        })),
+        Ok(Some(a)) => HttpResponse::Ok().json(AccountView::of(&a)),
     }
 }
 
+/// An account's balances.
+#[utoipa::path(get, path = "/v1/accounts/{account}/balances", tag = "accounts",
+    params(("account" = AccountId, Path, description = ACCOUNT)),
+    responses(
+        (status = 200, description = "the balances", body = Balances),
+        (status = 400, description = "not an account id", body = ApiError),
+        (status = 404, description = "no such account (unknown_account)", body = ApiError),
+    ))]
 async fn balances(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let id: AccountId = match parse("account", &path) {
         Ok(a) => a,
@@ -495,10 +752,18 @@ async fn balances(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRe
     .await
     {
         Err(r) => r,
-        Ok((height, list)) => HttpResponse::Ok().json(json!({
-            "account": id, "height": height,
-            "balances": list.iter().map(|(asset, b)| balance_json(asset, b)).collect::<Vec<_>>(),
-        })),
+        Ok((height, list)) => HttpResponse::Ok().json(Balances {
+            account: id,
+            height,
+            balances: list
+                .iter()
+                .map(|(asset, b)| BalanceView {
+                    asset: *asset,
+                    available: b.available.to_string(),
+                    locked: b.locked.to_string(),
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -525,6 +790,22 @@ pub(super) async fn read_known_account<R: Send + 'static>(
     .ok_or_else(|| unknown_account(&id))
 }
 
+/// An asset and its supply.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AssetView {
+    id: AssetId,
+    code: String,
+    precision: u8,
+    backing: lightclient::tx::BackingKind,
+    /// In supply, base units.
+    issued: String,
+    /// The most that may ever be in supply, base units.
+    maximum: String,
+}
+
+/// Every asset with its supply and maximum.
+#[utoipa::path(get, path = "/v1/assets", tag = "assets",
+    responses((status = 200, description = "the assets", body = Vec<AssetView>)))]
 async fn assets(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |c| {
         Ok(c.state().assets().cloned().collect::<Vec<_>>())
@@ -534,42 +815,139 @@ async fn assets(state: web::Data<ApiState>) -> HttpResponse {
         Err(r) => r,
         Ok(list) => HttpResponse::Ok().json(
             list.iter()
-                .map(|a| {
-                    json!({
-                        "id": a.id, "code": a.code, "precision": a.precision, "backing": a.backing,
-                        "issued": a.issued.to_string(), "maximum": a.maximum.to_string(),
-                    })
+                .map(|a| AssetView {
+                    id: a.id,
+                    code: a.code.clone(),
+                    precision: a.precision,
+                    backing: a.backing,
+                    issued: a.issued.to_string(),
+                    maximum: a.maximum.to_string(),
                 })
                 .collect::<Vec<_>>(),
         ),
     }
 }
 
-async fn block_part(state: web::Data<ApiState>, path: web::Path<(String, String)>) -> HttpResponse {
-    let (part, height) = path.into_inner();
-    let height: u64 = match parse("height", &height) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    match read(&state, move |c| Ok(c.store().block(height)?)).await {
+/// A stored block, or 404 `unknown_block`.
+#[allow(clippy::result_large_err)]
+async fn stored_block(
+    state: &ApiState,
+    path: &str,
+) -> Result<(u64, crate::store::StoredBlock), HttpResponse> {
+    let height: u64 = parse("height", path)?;
+    read(state, move |c| Ok(c.store().block(height)?))
+        .await?
+        .map(|block| (height, block))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "unknown_block",
+                format!("no block at height {height}"),
+            )
+        })
+}
+
+/// A block.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BlockView {
+    header: BlockHeader,
+    hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+    receipts: Vec<Receipt>,
+    certificate: Option<CommitCertificate>,
+}
+
+/// Block: header, transactions, receipts, certificate.
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "blocks",
+    params(("height" = u64, Path, description = HEIGHT)),
+    responses(
+        (status = 200, description = "the block", body = BlockView),
+        (status = 400, description = "not a height", body = ApiError),
+        (status = 404, description = "no block there (unknown_block)", body = ApiError),
+    ))]
+async fn block(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    match stored_block(&state, &path).await {
         Err(r) => r,
-        Ok(None) => error(StatusCode::NOT_FOUND, "unknown_block", format!("no block at height {height}")),
-        Ok(Some(block)) => match part.as_str() {
-            "headers" => HttpResponse::Ok().json(json!({ "header": block.header, "hash": block.header.hash(), "encoded": hex::encode(block.header.to_bytes()) })),
-            "certificates" => match block.certificate {
-                Some(cert) => HttpResponse::Ok().json(json!({ "certificate": cert, "encoded": hex::encode(cert.to_bytes()) })),
-                None => error(StatusCode::NOT_FOUND, "no_certificate", format!("block {height} has no certificate")),
-            },
-            _ => HttpResponse::Ok().json(json!({
-                "header": block.header, "hash": block.header.hash(), "transactions": block.transactions,
-                "receipts": block.receipts, "certificate": block.certificate,
-            })),
+        Ok((_, block)) => HttpResponse::Ok().json(BlockView {
+            hash: block.header.hash(),
+            header: block.header,
+            transactions: block.transactions,
+            receipts: block.receipts,
+            certificate: block.certificate,
+        }),
+    }
+}
+
+/// A header.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HeaderView {
+    header: BlockHeader,
+    hash: Hash32,
+    /// Its canonical encoding, hex (what the hash is taken over).
+    encoded: String,
+}
+
+/// Header with its hash and canonical encoding.
+#[utoipa::path(get, path = "/v1/headers/{height}", tag = "blocks",
+    params(("height" = u64, Path, description = HEIGHT)),
+    responses(
+        (status = 200, description = "the header", body = HeaderView),
+        (status = 400, description = "not a height", body = ApiError),
+        (status = 404, description = "no block there (unknown_block)", body = ApiError),
+    ))]
+async fn header(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    match stored_block(&state, &path).await {
+        Err(r) => r,
+        Ok((_, block)) => HttpResponse::Ok().json(HeaderView {
+            hash: block.header.hash(),
+            encoded: hex::encode(block.header.to_bytes()),
+            header: block.header,
+        }),
+    }
+}
+
+/// A commit certificate.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CertificateView {
+    certificate: CommitCertificate,
+    /// Its canonical encoding, hex.
+    encoded: String,
+}
+
+/// Commit certificate of a block.
+#[utoipa::path(get, path = "/v1/certificates/{height}", tag = "blocks",
+    params(("height" = u64, Path, description = HEIGHT)),
+    responses(
+        (status = 200, description = "the certificate", body = CertificateView),
+        (status = 400, description = "not a height", body = ApiError),
+        (status = 404, description = "no block there (unknown_block), or none certified it yet (no_certificate)", body = ApiError),
+    ))]
+async fn certificate(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
+    match stored_block(&state, &path).await {
+        Err(r) => r,
+        Ok((height, block)) => match block.certificate {
+            Some(certificate) => HttpResponse::Ok().json(CertificateView {
+                encoded: hex::encode(certificate.to_bytes()),
+                certificate,
+            }),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "no_certificate",
+                format!("block {height} has no certificate"),
+            ),
         },
     }
 }
 
 /// What a light client verifies for one height (`latest` for the tip): header, certificate,
 /// the validator set that certified it and the one it names next.
+#[utoipa::path(get, path = "/v1/light_blocks/{height}", tag = "light client",
+    params(("height" = String, Path, description = "a block height, or `latest`", pattern = "^([0-9]+|latest)$")),
+    responses(
+        (status = 200, description = "the light block", body = lightclient::light::LightBlock),
+        (status = 400, description = "neither a height nor `latest`", body = ApiError),
+        (status = 404, description = "no certified block there (unknown_block)", body = ApiError),
+    ))]
 async fn light_block(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let asked = path.into_inner();
     let height: Option<u64> = if asked == "latest" {
@@ -609,6 +987,29 @@ fn proof_height(request: &HttpRequest) -> Result<Option<u64>, HttpResponse> {
         .transpose()
 }
 
+/// One state entry with its proof (ADR 0015).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct StateProofView {
+    /// The height whose state root it is proven under.
+    height: u64,
+    state_root: Option<Hash32>,
+    /// The entry's key, hex of its canonical bytes.
+    key: String,
+    /// The entry's value, hex of its canonical bytes; null when the key is absent (proven so).
+    value: Option<String>,
+    /// The proof, hex of its canonical bytes.
+    proof: String,
+}
+
+/// `?height=H` of a proof request.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents what `proof_height` reads
+struct ProofQuery {
+    /// Prove against the state root of this height (default: the tip).
+    height: Option<u64>,
+}
+
 /// One entry of the state with its proof (ADR 0015), at the tip or at `?height=H`: `key`,
 /// `value` and `proof` are hex of their canonical bytes; a light client checks them against the
 /// certified header at `height`.
@@ -635,13 +1036,26 @@ async fn state_proof(
             "unknown_block",
             format!("no state at height {height}"),
         ),
-        Ok((height, root, Some((value, proof)))) => HttpResponse::Ok().json(json!({
-            "height": height, "state_root": root, "key": key_hex,
-            "value": value.map(hex::encode), "proof": hex::encode(proof.to_bytes()),
-        })),
+        Ok((height, root, Some((value, proof)))) => HttpResponse::Ok().json(StateProofView {
+            height,
+            state_root: root,
+            key: key_hex,
+            value: value.map(hex::encode),
+            proof: hex::encode(proof.to_bytes()),
+        }),
     }
 }
 
+/// A balance with its state proof against the state root of the tip, or of `?height=H`.
+#[utoipa::path(get, path = "/v1/proofs/balance/{account}/{asset}", tag = "proofs",
+    params(("account" = AccountId, Path, description = ACCOUNT),
+        ("asset" = AssetId, Path, description = ASSET),
+        ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn balance_proof(
     state: web::Data<ApiState>,
     request: HttpRequest,
@@ -656,6 +1070,16 @@ async fn balance_proof(
     }
 }
 
+/// An asset holder's position with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/position/{asset_holder}/{asset}", tag = "proofs",
+    params(("asset_holder" = AccountId, Path, description = ACCOUNT),
+        ("asset" = AssetId, Path, description = ASSET),
+        ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn position_proof(
     state: web::Data<ApiState>,
     request: HttpRequest,
@@ -670,6 +1094,15 @@ async fn position_proof(
     }
 }
 
+/// An asset entry (its supply) with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/asset/{asset}", tag = "proofs",
+    params(("asset" = AssetId, Path, description = ASSET),
+        ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn asset_proof(
     state: web::Data<ApiState>,
     request: HttpRequest,
@@ -681,6 +1114,15 @@ async fn asset_proof(
     }
 }
 
+/// An account entry with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/account/{account}", tag = "proofs",
+    params(("account" = AccountId, Path, description = ACCOUNT),
+        ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn account_proof(
     state: web::Data<ApiState>,
     request: HttpRequest,
@@ -692,14 +1134,38 @@ async fn account_proof(
     }
 }
 
+/// The mapping entry (sequence and hash) with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/mapping", tag = "proofs",
+    params(ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn mapping_proof(state: web::Data<ApiState>, request: HttpRequest) -> HttpResponse {
     state_proof(state, request, StateKey::Mapping).await
 }
 
+/// The validator set in force (tag 8) with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/validators", tag = "proofs",
+    params(ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn validators_proof(state: web::Data<ApiState>, request: HttpRequest) -> HttpResponse {
     state_proof(state, request, StateKey::Validators).await
 }
 
+/// The approved validator-set change waiting for its effective height (tag 16), or its absence, with its state proof.
+#[utoipa::path(get, path = "/v1/proofs/pending_validators", tag = "proofs",
+    params(ProofQuery),
+    responses(
+        (status = 200, description = "the entry and its proof", body = StateProofView),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "no state at that height (unknown_block)", body = ApiError),
+    ))]
 async fn pending_validators_proof(
     state: web::Data<ApiState>,
     request: HttpRequest,
@@ -707,27 +1173,57 @@ async fn pending_validators_proof(
     state_proof(state, request, StateKey::PendingValidators).await
 }
 
+/// The chain a node serves.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ChainView {
+    chain_id: lightclient::header::ChainId,
+    genesis_hash: Hash32,
+    /// The tip's height (0 before the first block).
+    height: u64,
+    /// The tip's hash.
+    tip: Option<Hash32>,
+}
+
 /// The chain this node serves: what a transaction binds to, and the tip.
+#[utoipa::path(get, path = "/v1/chain", tag = "chain",
+    responses((status = 200, description = "the chain", body = ChainView)))]
 async fn chain(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |c| {
         Ok((
             c.state().chain_id().clone(),
             c.genesis_hash(),
             c.height(),
-            c.tip().map(lightclient::header::BlockHeader::hash),
+            c.tip().map(BlockHeader::hash),
         ))
     })
     .await
     {
         Err(r) => r,
-        Ok((chain_id, genesis_hash, height, tip)) => HttpResponse::Ok().json(json!({
-            "chain_id": chain_id, "genesis_hash": genesis_hash, "height": height, "tip": tip,
-        })),
+        Ok((chain_id, genesis_hash, height, tip)) => HttpResponse::Ok().json(ChainView {
+            chain_id,
+            genesis_hash,
+            height,
+            tip,
+        }),
     }
+}
+
+/// A key and its account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct KeyAccount {
+    key: lightclient::keys::PublicKey,
+    account: AccountId,
 }
 
 /// The account whose current key this is (after key recovery an account keeps its first
 /// key's id, so a wallet cannot derive it from the key alone).
+#[utoipa::path(get, path = "/v1/keys/{key}/account", tag = "accounts",
+    params(("key" = lightclient::keys::PublicKey, Path, description = "a compressed secp256k1 public key, 66 hex digits")),
+    responses(
+        (status = 200, description = "the account", body = KeyAccount),
+        (status = 400, description = "not a public key", body = ApiError),
+        (status = 404, description = "no account has it (unknown_account)", body = ApiError),
+    ))]
 async fn account_of_key(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let key: lightclient::keys::PublicKey = match parse("key", &path.into_inner()) {
         Ok(k) => k,
@@ -740,21 +1236,40 @@ async fn account_of_key(state: web::Data<ApiState>, path: web::Path<String>) -> 
             "unknown_account",
             format!("no account has key {key}"),
         ),
-        Ok(Some(account)) => HttpResponse::Ok().json(json!({ "key": key, "account": account })),
+        Ok(Some(account)) => HttpResponse::Ok().json(KeyAccount { key, account }),
     }
 }
 
 /// Query of `/v1/fees/quote`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FeeQuery {
+    /// The paying account.
     account: String,
+    /// issue, transfer, redemption, deposit or withdraw.
     operation: String,
+    /// The asset id.
     asset: String,
+    /// The amount, base units.
     amount: String,
 }
 
+/// A fee quote.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FeeQuote {
+    /// Base units.
+    fee: String,
+}
+
 /// The fee the rules in force give an operation (what a wallet puts in `expected_fee`).
+#[utoipa::path(get, path = "/v1/fees/quote", tag = "fees and limits",
+    params(FeeQuery),
+    responses(
+        (status = 200, description = "the fee", body = FeeQuote),
+        (status = 400, description = "a parameter does not parse (`field` names it)", body = ApiError),
+        (status = 404, description = "an unknown account or asset (its ledger code name)", body = ApiError),
+    ))]
 async fn fee_quote(state: web::Data<ApiState>, query: web::Query<FeeQuery>) -> HttpResponse {
     let query = query.into_inner();
     let account: AccountId = match parse("account", &query.account) {
@@ -790,13 +1305,67 @@ async fn fee_quote(state: web::Data<ApiState>, query: web::Query<FeeQuery>) -> H
     {
         Err(r) => r,
         Ok(Err(e)) => error(StatusCode::NOT_FOUND, code_name(e.code()), e),
-        Ok(Ok(fee)) => HttpResponse::Ok().json(json!({ "fee": fee.to_string() })),
+        Ok(Ok(fee)) => HttpResponse::Ok().json(FeeQuote {
+            fee: fee.to_string(),
+        }),
     }
+}
+
+/// One validator.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ValidatorView {
+    address: lightclient::keys::ValidatorAddress,
+    public_key: lightclient::keys::PublicKey,
+    voting_power: u64,
+}
+
+/// A validator set.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SetView {
+    hash: Hash32,
+    total_power: u64,
+    validators: Vec<ValidatorView>,
+}
+
+impl SetView {
+    fn of(set: &lightclient::validator::ValidatorSet) -> Self {
+        SetView {
+            hash: set.hash(),
+            total_power: set.total_power(),
+            validators: set
+                .validators()
+                .iter()
+                .map(|v| ValidatorView {
+                    address: v.address(),
+                    public_key: v.public_key,
+                    voting_power: v.voting_power,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An approved change waiting for its effective height.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PendingSetView {
+    effective_height: u64,
+    set: SetView,
+}
+
+/// The set that certifies the next block, and a pending change.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ValidatorsView {
+    /// The next block's height.
+    height: u64,
+    set: SetView,
+    pending: Option<PendingSetView>,
 }
 
 /// The validator set that certifies the next block, and an approved change waiting for its
 /// effective height (ADR 0016). Unproven: `/v1/proofs/validators` and
 /// `/v1/proofs/pending_validators` prove them.
+#[utoipa::path(get, path = "/v1/validators", tag = "chain",
+    responses((status = 200, description = "the sets", body = ValidatorsView)))]
 async fn validators(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |c| {
         Ok((
@@ -808,32 +1377,42 @@ async fn validators(state: web::Data<ApiState>) -> HttpResponse {
     .await
     {
         Err(r) => r,
-        Ok((height, set, pending)) => {
-            let describe = |set: &lightclient::validator::ValidatorSet| {
-                json!({
-                    "hash": set.hash(),
-                    "total_power": set.total_power(),
-                    "validators": set.validators().iter().map(|v| json!({
-                        "address": v.address(),
-                        "public_key": v.public_key,
-                        "voting_power": v.voting_power,
-                    })).collect::<Vec<_>>(),
-                })
-            };
-            HttpResponse::Ok().json(json!({
-                "height": height.saturating_add(1),
-                "set": describe(&set),
-                "pending": pending.map(|p| json!({
-                    "effective_height": p.effective_height,
-                    "set": describe(&p.validators),
-                })),
-            }))
-        }
+        Ok((height, set, pending)) => HttpResponse::Ok().json(ValidatorsView {
+            height: height.saturating_add(1),
+            set: SetView::of(&set),
+            pending: pending.map(|p| PendingSetView {
+                effective_height: p.effective_height,
+                set: SetView::of(&p.validators),
+            }),
+        }),
     }
+}
+
+/// One asset holder's position in an asset, base units.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HolderPosition {
+    asset_holder: AccountId,
+    settled: String,
+    unsettled: String,
+    issued: String,
+}
+
+/// Every asset holder's position in an asset.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AssetPositions {
+    asset: AssetId,
+    height: u64,
+    positions: Vec<HolderPosition>,
 }
 
 /// Every asset holder's position in an asset (unproven; a light client proves each, and their
 /// issued figures must add up to the asset's proven supply, so none can be left out).
+#[utoipa::path(get, path = "/v1/assets/{asset}/positions", tag = "assets",
+    params(("asset" = AssetId, Path, description = ASSET)),
+    responses(
+        (status = 200, description = "the positions", body = AssetPositions),
+        (status = 400, description = "not an asset id", body = ApiError),
+    ))]
 async fn asset_positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let asset: AssetId = match parse("asset", &path.into_inner()) {
         Ok(a) => a,
@@ -845,26 +1424,85 @@ async fn asset_positions(state: web::Data<ApiState>, path: web::Path<String>) ->
     .await
     {
         Err(r) => r,
-        Ok((height, list)) => HttpResponse::Ok().json(json!({
-            "asset": asset, "height": height,
-            "positions": list.iter().map(|(holder, p)| json!({
-                "asset_holder": holder, "settled": p.settled.to_string(),
-                "unsettled": p.unsettled.to_string(), "issued": p.issued.to_string(),
-            })).collect::<Vec<_>>(),
-        })),
+        Ok((height, list)) => HttpResponse::Ok().json(AssetPositions {
+            asset,
+            height,
+            positions: list
+                .iter()
+                .map(|(holder, p)| HolderPosition {
+                    asset_holder: *holder,
+                    settled: p.settled.to_string(),
+                    unsettled: p.unsettled.to_string(),
+                    issued: p.issued.to_string(),
+                })
+                .collect(),
+        }),
     }
 }
 
-fn version_json(v: &MappingVersion, publication: Publication) -> Value {
-    json!({
-        "sequence": v.sequence, "height": v.height, "hash": v.hash, "cid": v.cid,
-        "ipfs": match publication {
-            Publication::Pinned(at_ms) => json!({ "pinned_at_ms": at_ms }),
-            Publication::Pending => json!("pending"),
-        },
-    })
+/// Where a mapping version's publication to IPFS stands.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum IpfsPublication {
+    /// Pinned by this node's IPFS daemon.
+    Pinned {
+        /// When, ms since the Unix epoch.
+        pinned_at_ms: u64,
+    },
+    /// Waiting for the IPFS daemon.
+    Pending(PendingWord),
 }
 
+/// The word `pending`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum PendingWord {
+    Pending,
+}
+
+/// A mapping version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct MappingVersionView {
+    sequence: u64,
+    /// The block that made it the mapping in force.
+    height: u64,
+    /// SHA-256 of its exact bytes (what headers commit to).
+    hash: Hash32,
+    /// Its IPFS `CIDv0`.
+    cid: String,
+    ipfs: IpfsPublication,
+}
+
+impl MappingVersionView {
+    fn of(v: &MappingVersion, publication: Publication) -> Self {
+        MappingVersionView {
+            sequence: v.sequence,
+            height: v.height,
+            hash: v.hash,
+            cid: v.cid.clone(),
+            ipfs: match publication {
+                Publication::Pinned(pinned_at_ms) => IpfsPublication::Pinned { pinned_at_ms },
+                Publication::Pending => IpfsPublication::Pending(PendingWord::Pending),
+            },
+        }
+    }
+}
+
+/// The mapping in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct MappingView {
+    #[serde(flatten)]
+    version: MappingVersionView,
+    /// Its exact JSON, as signed and published.
+    json: String,
+}
+
+/// The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON.
+#[utoipa::path(get, path = "/v1/mapping", tag = "mapping",
+    responses(
+        (status = 200, description = "the mapping in force", body = MappingView),
+        (status = 404, description = "no mapping version stored yet (not_found)", body = ApiError),
+    ))]
 async fn mapping(state: web::Data<ApiState>) -> HttpResponse {
     let found = read(&state, |c| {
         let sequence = c.state().mapping().sequence;
@@ -881,25 +1519,29 @@ async fn mapping(state: web::Data<ApiState>) -> HttpResponse {
             "not_found",
             "no mapping version stored",
         ),
-        Ok(Some((v, publication))) => {
-            let mut reply = version_json(&v, publication);
-            if let Some(object) = reply.as_object_mut() {
-                let text = String::from_utf8_lossy(&v.bytes).into_owned();
-                object.insert("json".into(), Value::String(text));
-            }
-            HttpResponse::Ok().json(reply)
-        }
+        Ok(Some((v, publication))) => HttpResponse::Ok().json(MappingView {
+            version: MappingVersionView::of(&v, publication),
+            json: String::from_utf8_lossy(&v.bytes).into_owned(),
+        }),
     }
 }
 
+/// Every mapping version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct MappingVersions {
+    versions: Vec<MappingVersionView>,
+}
+
 /// Every mapping version: sequence, height, hash, CID, IPFS publication.
+#[utoipa::path(get, path = "/v1/mappings", tag = "mapping",
+    responses((status = 200, description = "the versions, oldest first", body = MappingVersions)))]
 async fn mapping_versions(state: web::Data<ApiState>) -> HttpResponse {
     let found = read(&state, |c| {
         let store = c.store();
         let mut versions = Vec::new();
         for sequence in store.mapping_sequences()? {
             if let Some(v) = store.mapping_version(sequence)? {
-                versions.push(version_json(&v, store.publication(sequence)?));
+                versions.push(MappingVersionView::of(&v, store.publication(sequence)?));
             }
         }
         Ok(versions)
@@ -907,12 +1549,24 @@ async fn mapping_versions(state: web::Data<ApiState>) -> HttpResponse {
     .await;
     match found {
         Err(r) => r,
-        Ok(versions) => HttpResponse::Ok().json(json!({ "versions": versions })),
+        Ok(versions) => HttpResponse::Ok().json(MappingVersions { versions }),
     }
 }
 
 /// The exact published bytes of a mapping version, found by sequence, hash (`hash:HEX`) or CID
 /// (`cid:Qm…`).
+#[utoipa::path(get, path = "/v1/mappings/{key}", tag = "mapping",
+    params(("key" = String, Path, description = "a sequence number, `hash:HEX` or `cid:Qm…`")),
+    responses(
+        (status = 200, description = "the mapping's exact bytes", body = lightclient::mapping::Mapping,
+            headers(
+                ("X-Mapping-Sequence" = u64, description = "its sequence"),
+                ("X-Mapping-Hash" = String, description = "SHA-256 of the bytes"),
+                ("X-Mapping-Cid" = String, description = "its CIDv0"),
+            )),
+        (status = 400, description = "not a sequence, hash or CIDv0", body = ApiError),
+        (status = 404, description = "no such version (not_found)", body = ApiError),
+    ))]
 async fn mapping_bytes(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let key = path.into_inner();
     let lookup = if let Some(hash) = key.strip_prefix("hash:") {
@@ -1000,6 +1654,21 @@ async fn current_draft(state: &ApiState) -> Result<(Draft, ControllerPolicy), Ht
 
 /// The next mapping object, unsigned, as controllers sign it: its canonical JSON, with its
 /// signing digest and what it completes in headers.
+/// The next mapping, unsigned, for controllers to review and sign (digest and changes in
+/// X-Mapping-* headers); 204 when there is nothing to sign.
+#[utoipa::path(get, path = "/v1/mapping/draft", tag = "mapping",
+    responses(
+        (status = 200, description = "the draft's canonical JSON", body = lightclient::mapping::Mapping,
+            headers(
+                ("X-Mapping-Digest" = String, description = "what controllers sign"),
+                ("X-Mapping-Issuances" = String, description = "the issuance requests it completes, comma-separated"),
+                ("X-Mapping-Redemptions" = String, description = "the redemption requests it completes"),
+                ("X-Mapping-Released" = String, description = "the bars that leave the mapping"),
+                ("X-Mapping-Deferred" = String, description = "requests it cannot complete yet, with why"),
+            )),
+        (status = 204, description = "nothing to sign: the next mapping would equal the one in force",
+            headers(("X-Mapping-Status" = String, description = "`nothing to sign`"))),
+    ))]
 async fn draft(state: web::Data<ApiState>) -> HttpResponse {
     let draft = match current_draft(&state).await {
         Ok((d, _)) => d,
@@ -1075,6 +1744,16 @@ fn signed_draft_reply(
 /// The draft with every controller signature this node has collected for it: once
 /// `X-Mapping-Signatures` reaches `X-Mapping-Required`, anyone may submit the body as an
 /// `update_mapping` (`abt mapping submit` does).
+#[utoipa::path(get, path = "/v1/mapping/draft/signed", tag = "mapping",
+    responses(
+        (status = 200, description = "the draft with the signatures collected", body = lightclient::mapping::Mapping,
+            headers(
+                ("X-Mapping-Digest" = String, description = "what controllers sign"),
+                ("X-Mapping-Signatures" = u64, description = "how many collected signatures verify"),
+                ("X-Mapping-Required" = u64, description = "how many the controller policy requires"),
+            )),
+        (status = 204, description = "nothing to sign"),
+    ))]
 async fn signed_draft(state: web::Data<ApiState>) -> HttpResponse {
     let (draft, policy) = match current_draft(&state).await {
         Ok(found) => found,
@@ -1101,6 +1780,20 @@ async fn signed_draft(state: web::Data<ApiState>) -> HttpResponse {
 /// keeps them in the store (fsynced, so they survive a restart), forwards what was new to the
 /// other nodes, and answers the draft with every signature collected so far. Anyone may submit
 /// it once the `X-Mapping-Signatures` header reaches `X-Mapping-Required`.
+/// Post a copy of the draft with controller signatures: they are kept (they survive a restart)
+/// and forwarded to every other node; answers the draft with every signature collected.
+#[utoipa::path(post, path = "/v1/mapping/draft", tag = "mapping",
+    request_body(content = lightclient::mapping::Mapping, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the draft with the signatures collected", body = lightclient::mapping::Mapping,
+            headers(
+                ("X-Mapping-Digest" = String, description = "what controllers sign"),
+                ("X-Mapping-Signatures" = u64, description = "how many collected signatures verify"),
+                ("X-Mapping-Required" = u64, description = "how many the controller policy requires"),
+            )),
+        (status = 409, description = "the draft has changed since (stale_draft)", body = ApiError),
+        (status = 422, description = "not the draft, or a signature is refused (mapping_refused)", body = ApiError),
+    ))]
 async fn post_draft_signatures(state: web::Data<ApiState>, body: web::Bytes) -> HttpResponse {
     let (draft, policy) = match current_draft(&state).await {
         Ok(found) => found,
@@ -1187,6 +1880,17 @@ fn forward_draft(peers: Arc<Vec<String>>, bytes: Vec<u8>) {
     });
 }
 
+/// A block's Bitcoin attestation.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AttestationView {
+    /// The attested block.
+    height: u64,
+    /// The Mainstay evidence (ADR 0007): slot proof, commitment transaction and its Bitcoin
+    /// inclusion; `lightclient attestation` verifies it.
+    #[schema(value_type = Object)]
+    evidence: Value,
+}
+
 fn attestation_reply(found: Option<(u64, Vec<u8>)>, asked: &str) -> HttpResponse {
     let Some((height, json)) = found else {
         return error(
@@ -1196,13 +1900,20 @@ fn attestation_reply(found: Option<(u64, Vec<u8>)>, asked: &str) -> HttpResponse
         );
     };
     match serde_json::from_slice::<Value>(&json) {
-        Ok(evidence) => HttpResponse::Ok().json(json!({ "height": height, "evidence": evidence })),
+        Ok(evidence) => HttpResponse::Ok().json(AttestationView { height, evidence }),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "store", e),
     }
 }
 
 /// The Bitcoin attestation covering a block: that of the first attested block at or above it
 /// (whose header chain leads back to the block asked for).
+#[utoipa::path(get, path = "/v1/attestations/{height}", tag = "attestation",
+    params(("height" = u64, Path, description = HEIGHT)),
+    responses(
+        (status = 200, description = "the attestation", body = AttestationView),
+        (status = 400, description = "not a height", body = ApiError),
+        (status = 404, description = "nothing at or above it is attested yet (not_attested)", body = ApiError),
+    ))]
 async fn attestation(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let height: u64 = match parse("height", &path) {
         Ok(h) => h,
@@ -1221,6 +1932,12 @@ async fn attestation(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
     }
 }
 
+/// The newest Bitcoin attestation.
+#[utoipa::path(get, path = "/v1/attestations/latest", tag = "attestation",
+    responses(
+        (status = 200, description = "the attestation", body = AttestationView),
+        (status = 404, description = "nothing is attested yet (not_attested)", body = ApiError),
+    ))]
 async fn latest_attestation(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |chain| {
         chain
@@ -1235,8 +1952,39 @@ async fn latest_attestation(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
+/// Liveness.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "alive", body = Health)))]
 async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Ready.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Ready {
+    /// `ready`.
+    status: &'static str,
+    height: u64,
+    ms_since_commit: u64,
+}
+
+/// Not ready, and why.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NotReady {
+    /// `not_ready`.
+    error: &'static str,
+    /// The reasons, joined.
+    message: String,
+    reasons: Vec<String>,
+    height: u64,
+    ms_since_commit: u64,
 }
 
 /// What readiness found: each reason the node is not ready.
@@ -1266,19 +2014,36 @@ fn readiness(state: &ApiState) -> (u64, u64, Vec<String>) {
     (height, since_commit, reasons)
 }
 
+/// Readiness: a block committed within `[health] stall_intervals` block intervals, the HSM
+/// answering, and enough consensus peers for a quorum; the height either way.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "ready", body = Ready),
+        (status = 503, description = "not ready, with the reasons", body = NotReady),
+    ))]
 async fn ready(state: web::Data<ApiState>) -> HttpResponse {
-    let (height, since_commit, reasons) = readiness(&state);
+    let (height, ms_since_commit, reasons) = readiness(&state);
     if reasons.is_empty() {
-        HttpResponse::Ok()
-            .json(json!({ "status": "ready", "height": height, "ms_since_commit": since_commit }))
+        HttpResponse::Ok().json(Ready {
+            status: "ready",
+            height,
+            ms_since_commit,
+        })
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({
-            "error": "not_ready", "message": reasons.join("; "), "reasons": reasons,
-            "height": height, "ms_since_commit": since_commit,
-        }))
+        HttpResponse::ServiceUnavailable().json(NotReady {
+            error: "not_ready",
+            message: reasons.join("; "),
+            reasons,
+            height,
+            ms_since_commit,
+        })
     }
 }
 
+/// Prometheus metrics: height, round, seconds since the last commit, mempool transactions and
+/// bytes, HSM errors and availability, peers, relayed transactions, readiness.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     let (pending, pending_bytes) = state
         .mempool
@@ -1400,117 +2165,39 @@ async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         .body(body)
 }
 
+/// This document (OpenAPI 3.1, generated from the handlers' types).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
 }
 
-/// The OpenAPI 3 description of this API.
-pub fn openapi_document() -> Value {
-    let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
-    let retry = |description: &str| {
-        json!({
-            "description": description,
-            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
-            "headers": { "Retry-After": { "schema": { "type": "integer" }, "description": "seconds to wait before retrying" } },
-        })
-    };
-    let get = |summary: &str| {
-        json!({ "get": { "summary": summary, "responses": {
-            "200": { "description": "OK" },
-            "400": error("a path parameter does not parse (`field` names it)"),
-            "404": error("not found"),
-            "405": error("method not allowed"),
-        } } })
-    };
-    let mut document = json!({
-        "openapi": "3.0.3",
-        "info": { "title": "Asset-backed token appliance", "version": env!("CARGO_PKG_VERSION") },
-        "components": { "schemas": { "Error": {
-            "type": "object", "required": ["error", "message"],
-            "properties": {
-                "error": { "type": "string", "description": "stable error name, e.g. bad_field, unknown_signer, wrong_chain, mempool_full" },
-                "message": { "type": "string", "description": "what was wrong, for people" },
-                "field": { "type": "string", "description": "the field to blame, where one is (transaction.version, encoded, height)" }
-            }
-        } } },
-        "paths": {
-            "/v1/transactions": { "post": {
-                "summary": "Submit a signed transaction (JSON, or {\"encoded\": canonical hex}). 202 means: it passed the admission rule (ADR 0010), is fsynced in this node's mempool log, and is being relayed to every other validator until each has it (ADR 0011); it survives a crash of this node. It does not mean it will apply: see GET /v1/transactions/{txid}",
-                "responses": {
-                    "202": { "description": "durable here and being relayed; body {txid, status: pending}" },
-                    "400": error("not a valid transaction for this chain: bad_json, bad_field, bad_encoding, wrong_chain, expired, expiry_too_far, bad_signature"),
-                    "403": error("the signer is not a registered, unbanned account with this key: unknown_signer, wrong_key, banned"),
-                    "409": error("already pending (duplicate) or in a block (already_included)"),
-                    "413": error("larger than a transaction may be (too_large)"),
-                    "429": retry("this signer has its share of the mempool waiting (signer_share)"),
-                    "503": retry("the mempool is full (mempool_full) or cannot write its log (not_durable): nothing was admitted")
-                }
-            } },
-            "/v1/mempool/relay": { "post": {
-                "summary": "Transactions relayed by a peer validator's mempool: {\"transactions\": [canonical hex]}; each passes the same admission rule and is answered one by one",
-                "responses": {
-                    "200": { "description": "{results: [{txid, status: accepted | duplicate | refused, error?, message?}]}" },
-                    "400": error("the body is not a relay batch"),
-                    "503": retry("this node cannot take transactions now; retry the batch")
-                }
-            } },
-            "/v1/transactions/{txid}": get("Status: pending, committed at a height, or rejected with its reason code"),
-            "/v1/transactions/{txid}/proof": get("Merkle inclusion proof of the transaction under its block's transactions root"),
-            "/v1/transactions/{txid}/receipt": get("The transaction's receipt (code, code name, message, events) with its inclusion proof under the block's receipts root"),
-            "/v1/blocks/{height}/receipts": get("Every receipt of a block, in transaction order"),
-            "/v1/accounts/{account}": get("An account: key, roles, KYC state, asset holder"),
-            "/v1/accounts/{account}/balances": get("Balances of an account"),
-            "/v1/assets": get("Every asset with supply and maximum"),
-            "/v1/blocks/{height}": get("Block: header, transactions, receipts, certificate"),
-            "/v1/headers/{height}": get("Header with its hash and canonical encoding"),
-            "/v1/certificates/{height}": get("Commit certificate of a block"),
-            "/v1/light_blocks/{height | latest}": get("What a light client verifies for a height: header, commit certificate, the validator set that certified it and the set it names for the next height (lightclient::light::LightBlock)"),
-            "/v1/assets/{asset}/positions": get("Every asset holder's position in an asset"),
-            "/v1/proofs/balance/{account}/{asset}": get("A balance with its state proof (ADR 0015) against the state root of the tip, or of ?height=H"),
-            "/v1/proofs/account/{account}": get("An account entry with its state proof"),
-            "/v1/proofs/asset/{asset}": get("An asset entry (its supply) with its state proof"),
-            "/v1/proofs/position/{asset_holder}/{asset}": get("An asset holder's position with its state proof"),
-            "/v1/proofs/mapping": get("The mapping entry (sequence and hash) with its state proof"),
-            "/v1/proofs/validators": get("The validator set in force (tag 8) with its state proof"),
-            "/v1/proofs/pending_validators": get("The approved validator-set change waiting for its effective height (tag 16), or its absence, with its state proof"),
-            "/v1/chain": get("The chain this node serves: chain id and genesis hash (what a transaction binds to), the tip's height and hash"),
-            "/v1/keys/{key}/account": get("The account whose current key this is (a recovered account keeps its first key's id)"),
-            "/v1/fees/quote": get("?account=&operation=issue|transfer|redemption|deposit|withdraw&asset=&amount=BASE_UNITS: the fee the rules in force give (a transaction's expected_fee)"),
-            "/v1/validators": get("The validator set that certifies the next block, and a pending change with its effective height (ADR 0016)"),
-            "/v1/mapping": get("The mapping object in force: sequence, height, hash, CID, IPFS publication, exact JSON"),
-            "/v1/mappings": get("Every mapping version: sequence, height, hash, CID, IPFS publication"),
-            "/v1/mappings/{sequence | hash:HEX | cid:CID}": get("The exact published bytes of a mapping version"),
-            "/v1/mapping/draft/signed": get("The draft with every controller signature this node holds (X-Mapping-Signatures of X-Mapping-Required); 204 when there is nothing to sign"),
-            "/v1/mapping/draft": {
-                "get": { "summary": "The next mapping, unsigned, for controllers to review and sign (digest and changes in X-Mapping-* headers)", "responses": { "200": { "description": "the draft's canonical JSON" }, "204": { "description": "nothing to sign: the next mapping would equal the current one" } } },
-                "post": { "summary": "Post a copy of the draft with controller signatures; answers the draft with every signature collected", "responses": { "200": { "description": "collected (X-Mapping-Signatures of X-Mapping-Required)" }, "409": error("the draft has changed (stale_draft)"), "422": error("a signature is refused (mapping_refused)") } }
-            },
-            "/v1/attestations/latest": get("The newest Bitcoin attestation evidence"),
-            "/v1/attestations/{height}": get("Bitcoin attestation evidence covering block h"),
-            "/health": get("Liveness: the process answers"),
-            "/ready": { "get": { "summary": "Readiness: a block committed within [health] stall_intervals block intervals, the HSM answering, and enough consensus peers for a quorum; the height either way", "responses": {
-                "200": { "description": "{status: ready, height, ms_since_commit}" },
-                "503": error("not_ready, with `reasons`, `height` and `ms_since_commit`")
-            } } },
-            "/metrics": get("Prometheus metrics: height, round, seconds since the last commit, mempool transactions and bytes, HSM errors and availability, peers, relayed transactions, readiness"),
-            "/openapi.json": get("This document"),
-        }
-    });
-    if let (Some(paths), Value::Object(more)) = (
-        document.get_mut("paths").and_then(Value::as_object_mut),
-        super::views::openapi_paths(),
-    ) {
-        paths.extend(more);
-    }
-    document
+/// The OpenAPI 3.1 description of this API, generated from the handlers and the types they
+/// answer with.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    super::openapi::ApiDoc::openapi()
 }
 
-async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}", request.method(), request.path()),
-    )
+/// A route whose other methods answer 405 in JSON with the `Allow` header RFC 9110 asks for.
+pub(super) fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |request: HttpRequest| async move {
+        let mut answer = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on {} (allowed: {allow})",
+                request.method(),
+                request.path()
+            ),
+        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+            answer
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        answer
+    }))
 }
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
@@ -1571,60 +2258,69 @@ pub fn path_config() -> web::PathConfig {
 /// Registers every route. Each path answers 405 (JSON) to a method it does not serve, and an
 /// unknown path answers 404 (JSON).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    fn resource(path: &str) -> actix_web::Resource {
-        web::resource(path).default_service(web::to(method_not_allowed))
-    }
     cfg.configure(super::views::routes);
-    cfg.service(resource("/health").route(web::get().to(health)))
-        .service(resource("/ready").route(web::get().to(ready)))
-        .service(resource("/metrics").route(web::get().to(metrics)))
-        .service(resource("/openapi.json").route(web::get().to(openapi)))
-        .service(resource("/v1/transactions").route(web::post().to(submit)))
-        .service(resource("/v1/mempool/relay").route(web::post().to(relay)))
-        .service(resource("/v1/transactions/{txid}").route(web::get().to(transaction)))
-        .service(resource("/v1/transactions/{txid}/proof").route(web::get().to(transaction_proof)))
+    cfg.service(resource("/health", "GET").route(web::get().to(health)))
+        .service(resource("/ready", "GET").route(web::get().to(ready)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+        .service(resource("/v1/transactions", "POST").route(web::post().to(submit)))
+        .service(resource("/v1/mempool/relay", "POST").route(web::post().to(relay)))
+        .service(resource("/v1/transactions/{txid}", "GET").route(web::get().to(transaction)))
         .service(
-            resource("/v1/transactions/{txid}/receipt").route(web::get().to(transaction_receipt)),
-        )
-        .service(resource("/v1/blocks/{height}/receipts").route(web::get().to(block_receipts)))
-        .service(resource("/v1/accounts/{account}").route(web::get().to(account)))
-        .service(resource("/v1/accounts/{account}/balances").route(web::get().to(balances)))
-        .service(resource("/v1/assets").route(web::get().to(assets)))
-        .service(resource("/v1/assets/{asset}/positions").route(web::get().to(asset_positions)))
-        .service(resource("/v1/light_blocks/{height}").route(web::get().to(light_block)))
-        .service(
-            resource("/v1/{part:blocks|headers|certificates}/{height}")
-                .route(web::get().to(block_part)),
+            resource("/v1/transactions/{txid}/proof", "GET")
+                .route(web::get().to(transaction_proof)),
         )
         .service(
-            resource("/v1/proofs/balance/{account}/{asset}").route(web::get().to(balance_proof)),
+            resource("/v1/transactions/{txid}/receipt", "GET")
+                .route(web::get().to(transaction_receipt)),
         )
-        .service(resource("/v1/proofs/account/{account}").route(web::get().to(account_proof)))
-        .service(resource("/v1/proofs/asset/{asset}").route(web::get().to(asset_proof)))
         .service(
-            resource("/v1/proofs/position/{asset_holder}/{asset}")
+            resource("/v1/blocks/{height}/receipts", "GET").route(web::get().to(block_receipts)),
+        )
+        .service(resource("/v1/accounts/{account}", "GET").route(web::get().to(account)))
+        .service(resource("/v1/accounts/{account}/balances", "GET").route(web::get().to(balances)))
+        .service(resource("/v1/assets", "GET").route(web::get().to(assets)))
+        .service(
+            resource("/v1/assets/{asset}/positions", "GET").route(web::get().to(asset_positions)),
+        )
+        .service(resource("/v1/light_blocks/{height}", "GET").route(web::get().to(light_block)))
+        .service(resource("/v1/blocks/{height}", "GET").route(web::get().to(block)))
+        .service(resource("/v1/headers/{height}", "GET").route(web::get().to(header)))
+        .service(resource("/v1/certificates/{height}", "GET").route(web::get().to(certificate)))
+        .service(
+            resource("/v1/proofs/balance/{account}/{asset}", "GET")
+                .route(web::get().to(balance_proof)),
+        )
+        .service(
+            resource("/v1/proofs/account/{account}", "GET").route(web::get().to(account_proof)),
+        )
+        .service(resource("/v1/proofs/asset/{asset}", "GET").route(web::get().to(asset_proof)))
+        .service(
+            resource("/v1/proofs/position/{asset_holder}/{asset}", "GET")
                 .route(web::get().to(position_proof)),
         )
-        .service(resource("/v1/proofs/mapping").route(web::get().to(mapping_proof)))
-        .service(resource("/v1/proofs/validators").route(web::get().to(validators_proof)))
+        .service(resource("/v1/proofs/mapping", "GET").route(web::get().to(mapping_proof)))
+        .service(resource("/v1/proofs/validators", "GET").route(web::get().to(validators_proof)))
         .service(
-            resource("/v1/proofs/pending_validators")
+            resource("/v1/proofs/pending_validators", "GET")
                 .route(web::get().to(pending_validators_proof)),
         )
-        .service(resource("/v1/validators").route(web::get().to(validators)))
-        .service(resource("/v1/chain").route(web::get().to(chain)))
-        .service(resource("/v1/keys/{key}/account").route(web::get().to(account_of_key)))
-        .service(resource("/v1/fees/quote").route(web::get().to(fee_quote)))
-        .service(resource("/v1/mapping").route(web::get().to(mapping)))
+        .service(resource("/v1/validators", "GET").route(web::get().to(validators)))
+        .service(resource("/v1/chain", "GET").route(web::get().to(chain)))
+        .service(resource("/v1/keys/{key}/account", "GET").route(web::get().to(account_of_key)))
+        .service(resource("/v1/fees/quote", "GET").route(web::get().to(fee_quote)))
+        .service(resource("/v1/mapping", "GET").route(web::get().to(mapping)))
         .service(
-            resource("/v1/mapping/draft")
+            resource("/v1/mapping/draft", "GET, POST")
                 .route(web::get().to(draft))
                 .route(web::post().to(post_draft_signatures)),
         )
-        .service(resource("/v1/mapping/draft/signed").route(web::get().to(signed_draft)))
-        .service(resource("/v1/mappings").route(web::get().to(mapping_versions)))
-        .service(resource("/v1/mappings/{key}").route(web::get().to(mapping_bytes)))
-        .service(resource("/v1/attestations/latest").route(web::get().to(latest_attestation)))
-        .service(resource("/v1/attestations/{height}").route(web::get().to(attestation)))
+        .service(resource("/v1/mapping/draft/signed", "GET").route(web::get().to(signed_draft)))
+        .service(resource("/v1/mappings", "GET").route(web::get().to(mapping_versions)))
+        .service(resource("/v1/mappings/{key}", "GET").route(web::get().to(mapping_bytes)))
+        .service(
+            resource("/v1/attestations/latest", "GET").route(web::get().to(latest_attestation)),
+        )
+        .service(resource("/v1/attestations/{height}", "GET").route(web::get().to(attestation)))
         .default_service(web::to(not_found));
 }

@@ -4,6 +4,7 @@ pub mod actors;
 pub mod api;
 pub mod attestor;
 pub mod config;
+pub mod openapi;
 pub mod publisher;
 pub mod relay;
 pub mod views;

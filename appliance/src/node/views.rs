@@ -6,23 +6,45 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use lightclient::hash::Hash32;
 use lightclient::keys::{AccountId, AssetId};
-use serde_json::{Value, json};
+use lightclient::tx::{FeeRule, LimitRule};
+use serde_json::json;
 
-use super::api::{ApiState, error, parse, read, read_known_account, unknown_account};
+use super::api::{
+    ACCOUNT, AccountView, ApiError, ApiState, error, parse, read, read_known_account,
+    unknown_account,
+};
 use crate::ledger::{Request, RequestKind, RequestStatus};
 
 /// The most items one page holds.
 pub const MAX_PAGE: usize = 1_000;
 const DEFAULT_PAGE: usize = 100;
 
-/// A page of `items`: `total`, `offset`, `limit` and the items in it.
-fn page(items: Vec<Value>, offset: Option<usize>, limit: Option<usize>) -> Value {
+/// One page of a list.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// How many items the whole list holds.
+    total: usize,
+    /// The first item's position in it.
+    offset: usize,
+    /// The most items a page holds.
+    limit: usize,
+    items: Vec<T>,
+}
+
+/// A page of `items`.
+fn page<T>(items: Vec<T>, offset: Option<usize>, limit: Option<usize>) -> Page<T> {
     let total = items.len();
     let offset = offset.unwrap_or(0);
     let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let items: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
-    json!({ "total": total, "offset": offset, "limit": limit, "items": items })
+    let items = items.into_iter().skip(offset).take(limit).collect();
+    Page {
+        total,
+        offset,
+        limit,
+        items,
+    }
 }
 
 /// Parses an optional query value.
@@ -55,8 +77,36 @@ fn optional_name<T: serde::de::DeserializeOwned>(
     .transpose()
 }
 
-/// `/v1/accounts/{account}/positions`: an asset holder's position in each asset and whether its
-/// issued tokens are covered by its settled + unsettled assets.
+/// An asset holder's position in one asset, base units.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PositionView {
+    asset: AssetId,
+    settled: String,
+    unsettled: String,
+    issued: String,
+    /// Settled + unsettled (null if it does not fit).
+    assets: Option<String>,
+    /// Whether the assets cover what was issued.
+    covered: bool,
+}
+
+/// An asset holder's positions.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HolderPositions {
+    asset_holder: AccountId,
+    height: u64,
+    positions: Vec<PositionView>,
+}
+
+/// An asset holder's position in each asset, and whether its issued tokens are covered by its
+/// settled + unsettled assets.
+#[utoipa::path(get, path = "/v1/accounts/{account}/positions", tag = "accounts",
+    params(("account" = AccountId, Path, description = ACCOUNT)),
+    responses(
+        (status = 200, description = "the positions", body = HolderPositions),
+        (status = 400, description = "not an account id", body = ApiError),
+        (status = 404, description = "no such account (unknown_account)", body = ApiError),
+    ))]
 async fn positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let id: AccountId = match parse("account", &path) {
         Ok(a) => a,
@@ -68,23 +118,30 @@ async fn positions(state: web::Data<ApiState>, path: web::Path<String>) -> HttpR
     .await
     {
         Err(r) => r,
-        Ok((height, list)) => HttpResponse::Ok().json(json!({
-            "asset_holder": id, "height": height,
-            "positions": list.iter().map(|(asset, p)| {
-                let assets = p.assets();
-                json!({
-                    "asset": asset, "settled": p.settled.to_string(),
-                    "unsettled": p.unsettled.to_string(), "issued": p.issued.to_string(),
-                    "assets": assets.map(|a| a.to_string()),
-                    "covered": assets.is_some_and(|a| a >= 0 && a.unsigned_abs() >= p.issued),
+        Ok((height, list)) => HttpResponse::Ok().json(HolderPositions {
+            asset_holder: id,
+            height,
+            positions: list
+                .iter()
+                .map(|(asset, p)| {
+                    let assets = p.assets();
+                    PositionView {
+                        asset: *asset,
+                        settled: p.settled.to_string(),
+                        unsettled: p.unsettled.to_string(),
+                        issued: p.issued.to_string(),
+                        assets: assets.map(|a| a.to_string()),
+                        covered: assets.is_some_and(|a| a >= 0 && a.unsigned_abs() >= p.issued),
+                    }
                 })
-            }).collect::<Vec<_>>(),
-        })),
+                .collect(),
+        }),
     }
 }
 
 /// Query of `/v1/settlements`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SettlementQuery {
     asset: Option<String>,
@@ -93,7 +150,24 @@ struct SettlementQuery {
     limit: Option<usize>,
 }
 
-/// `/v1/settlements`: settlement events, oldest first.
+/// A settlement event: an asset holder's unsettled assets settled at a height.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SettlementView {
+    height: u64,
+    asset: AssetId,
+    asset_holder: AccountId,
+    /// Base units; negative when the holder paid out.
+    amount: String,
+}
+
+/// Settlement events by `?asset=` and `?asset_holder=`, oldest first (paged).
+#[utoipa::path(get, path = "/v1/settlements", tag = "settlement",
+    params(SettlementQuery),
+    responses(
+        (status = 200, description = "a page of events", body = Page<SettlementView>),
+        (status = 400, description = "a parameter does not parse", body = ApiError),
+        (status = 404, description = "no such asset holder (unknown_account)", body = ApiError),
+    ))]
 async fn settlements(
     state: web::Data<ApiState>,
     query: web::Query<SettlementQuery>,
@@ -119,11 +193,11 @@ async fn settlements(
             .iter()
             .filter(|e| asset.is_none_or(|a| a == e.asset))
             .filter(|e| holder.is_none_or(|h| h == e.asset_holder))
-            .map(|e| {
-                json!({
-                    "height": e.height, "asset": e.asset, "asset_holder": e.asset_holder,
-                    "amount": e.amount.to_string(),
-                })
+            .map(|e| SettlementView {
+                height: e.height,
+                asset: e.asset,
+                asset_holder: e.asset_holder,
+                amount: e.amount.to_string(),
             })
             .collect::<Vec<_>>()))
     })
@@ -136,7 +210,8 @@ async fn settlements(
 }
 
 /// Query of `/v1/audit`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     account: Option<String>,
@@ -147,7 +222,28 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-/// `/v1/audit`: who changed what, by which transaction, oldest first.
+/// One audit entry.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AuditView {
+    height: u64,
+    txid: Hash32,
+    /// The account that authorised it.
+    actor: AccountId,
+    /// The operation's name.
+    action: String,
+    /// What happened, where the name alone does not say.
+    detail: String,
+}
+
+/// The audit trail: who changed what, by which transaction, oldest first; by `?account=`,
+/// `?action=`, `?from_height=`, `?to_height=` (paged).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "a page of entries", body = Page<AuditView>),
+        (status = 400, description = "a parameter does not parse", body = ApiError),
+        (status = 404, description = "no such account (unknown_account)", body = ApiError),
+    ))]
 async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> HttpResponse {
     let query = query.into_inner();
     let account: Option<AccountId> = match optional("account", query.account.as_ref()) {
@@ -169,11 +265,12 @@ async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Htt
             .into_iter()
             .filter(|e| account.is_none_or(|a| a == e.actor))
             .filter(|e| action.as_ref().is_none_or(|k| *k == e.action))
-            .map(|e| {
-                json!({
-                    "height": e.height, "txid": e.txid, "actor": e.actor, "action": e.action,
-                    "detail": e.detail,
-                })
+            .map(|e| AuditView {
+                height: e.height,
+                txid: e.txid,
+                actor: e.actor,
+                action: e.action,
+                detail: e.detail,
             })
             .collect::<Vec<_>>()))
     })
@@ -185,37 +282,87 @@ async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Htt
     }
 }
 
-fn request_json(request: &Request) -> Value {
-    let (status, decided_height, reason) = match &request.status {
-        RequestStatus::Pending => ("pending", None, None),
-        RequestStatus::Approved { height } => ("approved", Some(*height), None),
-        RequestStatus::Rejected { height, reason } => ("rejected", Some(*height), Some(reason)),
-    };
-    let kind = match &request.kind {
-        RequestKind::Redemption {
-            holder,
-            asset,
-            amount,
-            fee,
-            ..
-        } => json!({
-            "kind": "redemption", "holder": holder, "asset": asset,
-            "amount": amount.to_string(), "fee": fee.to_string(),
-        }),
-        RequestKind::Issuance {
-            asset,
-            issuer,
-            serials,
-        } => json!({ "kind": "issuance", "asset": asset, "issuer": issuer, "bars": serials }),
-    };
-    json!({
-        "id": request.id, "created_height": request.created_height, "status": status,
-        "decided_height": decided_height, "reason": reason, "request": kind,
-    })
+/// What a request asks for.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RequestDetail {
+    /// A holder's tokens to be burned by a mapping update.
+    Redemption {
+        holder: AccountId,
+        asset: AssetId,
+        /// Base units.
+        amount: String,
+        /// Base units.
+        fee: String,
+    },
+    /// A new allocated asset backed by bars.
+    Issuance {
+        asset: AssetId,
+        issuer: AccountId,
+        /// The bars' serials.
+        bars: Vec<String>,
+    },
+}
+
+/// A reviewable request.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RequestView {
+    id: u64,
+    created_height: u64,
+    /// `pending`, `approved` or `rejected`.
+    status: &'static str,
+    decided_height: Option<u64>,
+    /// Why it was rejected.
+    reason: Option<String>,
+    request: RequestDetail,
+}
+
+impl RequestView {
+    fn of(request: &Request) -> Self {
+        let (status, decided_height, reason) = match &request.status {
+            RequestStatus::Pending => ("pending", None, None),
+            RequestStatus::Approved { height } => ("approved", Some(*height), None),
+            RequestStatus::Rejected { height, reason } => {
+                ("rejected", Some(*height), Some(reason.clone()))
+            }
+        };
+        let detail = match &request.kind {
+            RequestKind::Redemption {
+                holder,
+                asset,
+                amount,
+                fee,
+                ..
+            } => RequestDetail::Redemption {
+                holder: *holder,
+                asset: *asset,
+                amount: amount.to_string(),
+                fee: fee.to_string(),
+            },
+            RequestKind::Issuance {
+                asset,
+                issuer,
+                serials,
+            } => RequestDetail::Issuance {
+                asset: *asset,
+                issuer: *issuer,
+                bars: serials.clone(),
+            },
+        };
+        RequestView {
+            id: request.id,
+            created_height: request.created_height,
+            status,
+            decided_height,
+            reason,
+            request: detail,
+        }
+    }
 }
 
 /// Query of `/v1/requests`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RequestQuery {
     /// `pending` or `decided`.
@@ -224,7 +371,13 @@ struct RequestQuery {
     limit: Option<usize>,
 }
 
-/// `/v1/requests`: reviewable requests, oldest first.
+/// Reviewable requests by `?status=pending|decided`, oldest first (paged).
+#[utoipa::path(get, path = "/v1/requests", tag = "requests",
+    params(RequestQuery),
+    responses(
+        (status = 200, description = "a page of requests", body = Page<RequestView>),
+        (status = 400, description = "a parameter does not parse", body = ApiError),
+    ))]
 async fn requests(state: web::Data<ApiState>, query: web::Query<RequestQuery>) -> HttpResponse {
     let query = query.into_inner();
     let pending = match query.status.as_deref() {
@@ -243,7 +396,7 @@ async fn requests(state: web::Data<ApiState>, query: web::Query<RequestQuery>) -
         Ok(c.state()
             .requests()
             .filter(|r| pending.is_none_or(|p| p == (r.status == RequestStatus::Pending)))
-            .map(request_json)
+            .map(RequestView::of)
             .collect::<Vec<_>>())
     })
     .await
@@ -253,13 +406,24 @@ async fn requests(state: web::Data<ApiState>, query: web::Query<RequestQuery>) -
     }
 }
 
-/// `/v1/requests/{id}`.
+/// One request.
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests",
+    params(("id" = u64, Path, description = "the request id")),
+    responses(
+        (status = 200, description = "the request", body = RequestView),
+        (status = 400, description = "not a request id", body = ApiError),
+        (status = 404, description = "no such request (unknown_request)", body = ApiError),
+    ))]
 async fn request(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let id: u64 = match parse("request", &path) {
         Ok(i) => i,
         Err(r) => return r,
     };
-    match read(&state, move |c| Ok(c.state().request(id).map(request_json))).await {
+    match read(&state, move |c| {
+        Ok(c.state().request(id).map(RequestView::of))
+    })
+    .await
+    {
         Err(r) => r,
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -270,11 +434,39 @@ async fn request(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRes
     }
 }
 
+/// A bar's entry in the mapping in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct MappedEntry {
+    asset: AssetId,
+    /// As the mapping states it (decimal in the mapping's precision).
+    amount: String,
+    /// The same in base units.
+    units: String,
+    issuer: String,
+}
+
+/// A bar with its entries in the mapping in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BarView {
+    serial: String,
+    refiner: String,
+    /// Fine mass, base units of the mapping's precision.
+    mass: String,
+    /// Parts per 10,000.
+    fineness: u16,
+    location: String,
+    /// Released from custody.
+    retired: bool,
+    /// The mapping the entries are from.
+    mapping_sequence: u64,
+    mapped: Vec<MappedEntry>,
+}
+
 /// The bars with their entries in the mapping in force (serial → entries).
-fn bars_json(
+fn bar_views(
     chain: &crate::chain::Chain,
-    filter: impl Fn(&crate::ledger::Item, &[Value]) -> bool,
-) -> Vec<Value> {
+    filter: impl Fn(&crate::ledger::Item, &[MappedEntry]) -> bool,
+) -> Vec<BarView> {
     let ledger = chain.state();
     let mapping = lightclient::mapping::Mapping::parse(
         &ledger.mapping().bytes,
@@ -284,30 +476,34 @@ fn bars_json(
     ledger
         .items()
         .filter_map(|item| {
-            let entries: Vec<Value> = mapping
+            let entries: Vec<MappedEntry> = mapping
                 .iter()
                 .flat_map(|m| m.amounts())
                 .filter(|(entry, _)| entry.vref == item.serial)
-                .map(|(entry, units)| {
-                    json!({
-                        "asset": entry.assetid, "amount": entry.amount, "units": units.to_string(),
-                        "issuer": entry.issuer,
-                    })
+                .map(|(entry, units)| MappedEntry {
+                    asset: entry.assetid,
+                    amount: entry.amount.clone(),
+                    units: units.to_string(),
+                    issuer: entry.issuer.clone(),
                 })
                 .collect();
-            filter(item, &entries).then(|| {
-                json!({
-                    "serial": item.serial, "refiner": item.refiner, "mass": item.mass.to_string(),
-                    "fineness": item.fineness, "location": item.location, "retired": item.retired,
-                    "mapping_sequence": ledger.mapping().sequence, "mapped": entries,
-                })
+            filter(item, &entries).then(|| BarView {
+                serial: item.serial.clone(),
+                refiner: item.refiner.clone(),
+                mass: item.mass.to_string(),
+                fineness: item.fineness,
+                location: item.location.clone(),
+                retired: item.retired,
+                mapping_sequence: ledger.mapping().sequence,
+                mapped: entries,
             })
         })
         .collect()
 }
 
 /// Query of `/v1/bars`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BarQuery {
     asset: Option<String>,
@@ -316,7 +512,14 @@ struct BarQuery {
     limit: Option<usize>,
 }
 
-/// `/v1/bars`: bars by asset (those the mapping allocates to it) and location.
+/// Bars by `?asset=` (those the mapping allocates to it) and `?location=`, with their entries
+/// in the mapping in force (paged).
+#[utoipa::path(get, path = "/v1/bars", tag = "bars",
+    params(BarQuery),
+    responses(
+        (status = 200, description = "a page of bars", body = Page<BarView>),
+        (status = 400, description = "a parameter does not parse", body = ApiError),
+    ))]
 async fn bars(state: web::Data<ApiState>, query: web::Query<BarQuery>) -> HttpResponse {
     let query = query.into_inner();
     let asset: Option<AssetId> = match optional("asset", query.asset.as_ref()) {
@@ -325,13 +528,9 @@ async fn bars(state: web::Data<ApiState>, query: web::Query<BarQuery>) -> HttpRe
     };
     let location = query.location.clone();
     match read(&state, move |c| {
-        Ok(bars_json(c, |item, entries| {
+        Ok(bar_views(c, |item, entries| {
             location.as_ref().is_none_or(|l| *l == item.location)
-                && asset.is_none_or(|a| {
-                    entries
-                        .iter()
-                        .any(|e| e.get("asset").and_then(Value::as_str) == Some(&a.to_string()))
-                })
+                && asset.is_none_or(|a| entries.iter().any(|e| e.asset == a))
         }))
     })
     .await
@@ -341,12 +540,18 @@ async fn bars(state: web::Data<ApiState>, query: web::Query<BarQuery>) -> HttpRe
     }
 }
 
-/// `/v1/bars/{serial}`.
+/// One bar with its mapping entries.
+#[utoipa::path(get, path = "/v1/bars/{serial}", tag = "bars",
+    params(("serial" = String, Path, description = "the bar's serial")),
+    responses(
+        (status = 200, description = "the bar", body = BarView),
+        (status = 404, description = "no such bar (unknown_item)", body = ApiError),
+    ))]
 async fn bar(state: web::Data<ApiState>, path: web::Path<String>) -> HttpResponse {
     let serial = path.into_inner();
     let wanted = serial.clone();
     match read(&state, move |c| {
-        Ok(bars_json(c, |item, _| item.serial == wanted))
+        Ok(bar_views(c, |item, _| item.serial == wanted))
     })
     .await
     {
@@ -362,23 +567,61 @@ async fn bar(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRespons
     }
 }
 
-/// `/v1/fees`: the fee rules in force.
+/// A fee rule in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FeeRuleView {
+    id: u32,
+    rule: FeeRule,
+}
+
+/// Every rule in force.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Rules<T> {
+    items: Vec<T>,
+}
+
+/// The fee rules in force.
+#[utoipa::path(get, path = "/v1/fees", tag = "fees and limits",
+    responses((status = 200, description = "the rules", body = Rules<FeeRuleView>)))]
 async fn fees(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |c| {
         Ok(c.state()
             .fee_rules()
             .iter()
-            .map(|(id, rule)| json!({ "id": id, "rule": rule }))
+            .map(|(id, rule)| FeeRuleView {
+                id: *id,
+                rule: rule.clone(),
+            })
             .collect::<Vec<_>>())
     })
     .await
     {
         Err(r) => r,
-        Ok(items) => HttpResponse::Ok().json(json!({ "items": items })),
+        Ok(items) => HttpResponse::Ok().json(Rules { items }),
     }
 }
 
-/// `/v1/limits`: the limit rules in force, each with what accounts used of it per period.
+/// What one account used of a limit in one period.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LimitUsage {
+    account: AccountId,
+    /// The period's number (days, weeks, ... since the Unix epoch).
+    period: u64,
+    /// Base units.
+    used: String,
+}
+
+/// A limit rule in force with its usage.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LimitRuleView {
+    id: u32,
+    rule: LimitRule,
+    usage: Vec<LimitUsage>,
+}
+
+/// The limit rules in force, each with what accounts used of it per period.
+#[utoipa::path(get, path = "/v1/limits", tag = "fees and limits",
+    responses((status = 200, description = "the rules", body = Rules<LimitRuleView>)))]
 async fn limits(state: web::Data<ApiState>) -> HttpResponse {
     match read(&state, |c| {
         let ledger = c.state();
@@ -386,28 +629,33 @@ async fn limits(state: web::Data<ApiState>) -> HttpResponse {
             .limit_rules()
             .iter()
             .map(|(id, rule)| {
-                let usage: Vec<Value> = ledger
+                let usage: Vec<LimitUsage> = ledger
                     .limit_usages(*id)
                     .into_iter()
-                    .map(|(account, period, used)| {
-                        json!({
-                            "account": account, "period": period, "used": used.to_string(),
-                        })
+                    .map(|(account, period, used)| LimitUsage {
+                        account,
+                        period,
+                        used: used.to_string(),
                     })
                     .collect();
-                json!({ "id": id, "rule": rule, "usage": usage })
+                LimitRuleView {
+                    id: *id,
+                    rule: rule.clone(),
+                    usage,
+                }
             })
             .collect::<Vec<_>>())
     })
     .await
     {
         Err(r) => r,
-        Ok(items) => HttpResponse::Ok().json(json!({ "items": items })),
+        Ok(items) => HttpResponse::Ok().json(Rules { items }),
     }
 }
 
 /// Query of `/v1/accounts`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AccountQuery {
     role: Option<String>,
@@ -417,7 +665,13 @@ struct AccountQuery {
     limit: Option<usize>,
 }
 
-/// `/v1/accounts`: accounts by role, KYC state or asset holder.
+/// Accounts by `?role=`, `?kyc=` and `?asset_holder=` (paged).
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
+    params(AccountQuery),
+    responses(
+        (status = 200, description = "a page of accounts", body = Page<AccountView>),
+        (status = 400, description = "a parameter does not parse", body = ApiError),
+    ))]
 async fn accounts(state: web::Data<ApiState>, query: web::Query<AccountQuery>) -> HttpResponse {
     let query = query.into_inner();
     let role: Option<lightclient::tx::Role> = match optional_name("role", query.role.as_ref()) {
@@ -438,12 +692,7 @@ async fn accounts(state: web::Data<ApiState>, query: web::Query<AccountQuery>) -
             .filter(|a| role.is_none_or(|r| a.has(r)))
             .filter(|a| kyc.is_none_or(|k| a.kyc == k))
             .filter(|a| holder.is_none_or(|h| a.asset_holder == Some(h)))
-            .map(|a| {
-                json!({
-                    "id": a.id, "public_key": a.public_key, "roles": a.roles, "kyc": a.kyc,
-                    "asset_holder": a.asset_holder,
-                })
-            })
+            .map(AccountView::of)
             .collect::<Vec<_>>())
     })
     .await
@@ -455,32 +704,17 @@ async fn accounts(state: web::Data<ApiState>, query: web::Query<AccountQuery>) -
 
 /// The read side's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use actix_web::web::resource;
-    cfg.service(resource("/v1/accounts").route(web::get().to(accounts)))
-        .service(resource("/v1/accounts/{account}/positions").route(web::get().to(positions)))
-        .service(resource("/v1/settlements").route(web::get().to(settlements)))
-        .service(resource("/v1/audit").route(web::get().to(audit)))
-        .service(resource("/v1/requests").route(web::get().to(requests)))
-        .service(resource("/v1/requests/{id}").route(web::get().to(request)))
-        .service(resource("/v1/bars").route(web::get().to(bars)))
-        .service(resource("/v1/bars/{serial}").route(web::get().to(bar)))
-        .service(resource("/v1/fees").route(web::get().to(fees)))
-        .service(resource("/v1/limits").route(web::get().to(limits)));
-}
-
-/// The read side's entries in the OpenAPI document's `paths`.
-pub fn openapi_paths() -> Value {
-    let get = |summary: &str| json!({ "get": { "summary": summary, "responses": { "200": { "description": "OK" } } } });
-    json!({
-        "/v1/accounts": get("Accounts by ?role=, ?kyc=, ?asset_holder= (paged: ?offset=&limit=)"),
-        "/v1/accounts/{account}/positions": get("An asset holder's positions: settled, unsettled, issued, and whether issued is covered"),
-        "/v1/settlements": get("Settlement events by ?asset= and ?asset_holder= (paged)"),
-        "/v1/audit": get("The audit trail by ?account=, ?action=, ?from_height=, ?to_height= (paged)"),
-        "/v1/requests": get("Reviewable requests by ?status=pending|decided (paged)"),
-        "/v1/requests/{id}": get("One request"),
-        "/v1/bars": get("Bars by ?asset= and ?location=, with their entries in the mapping in force (paged)"),
-        "/v1/bars/{serial}": get("One bar with its mapping entries"),
-        "/v1/fees": get("The fee rules in force"),
-        "/v1/limits": get("The limit rules in force, with each account's usage per period"),
-    })
+    use super::api::resource;
+    cfg.service(resource("/v1/accounts", "GET").route(web::get().to(accounts)))
+        .service(
+            resource("/v1/accounts/{account}/positions", "GET").route(web::get().to(positions)),
+        )
+        .service(resource("/v1/settlements", "GET").route(web::get().to(settlements)))
+        .service(resource("/v1/audit", "GET").route(web::get().to(audit)))
+        .service(resource("/v1/requests", "GET").route(web::get().to(requests)))
+        .service(resource("/v1/requests/{id}", "GET").route(web::get().to(request)))
+        .service(resource("/v1/bars", "GET").route(web::get().to(bars)))
+        .service(resource("/v1/bars/{serial}", "GET").route(web::get().to(bar)))
+        .service(resource("/v1/fees", "GET").route(web::get().to(fees)))
+        .service(resource("/v1/limits", "GET").route(web::get().to(limits)));
 }

@@ -18,6 +18,7 @@ mod crash;
 mod ledger;
 mod mempool;
 mod node;
+mod openapi;
 mod parsers;
 mod properties;
 mod rules;

@@ -38,6 +38,7 @@ pub trait Provider {
 
 /// Two blocks of one height, each certified by more than 2/3 of its set and each reachable from
 /// the same trusted state: somebody signed what they must not have.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttackEvidence {
     /// The height of the conflict.
@@ -132,6 +133,7 @@ impl LightClientError {
 }
 
 /// A validator-set change the client followed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SetChange {
     /// The first verified height certified by the new set.

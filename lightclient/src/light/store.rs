@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::verifier::LightBlock;
 
 /// How far a stored block is trusted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]

@@ -11,6 +11,7 @@ use crate::validator::ValidatorSet;
 
 /// What a provider serves for one height: the header, its certificate, the validator set that
 /// certified it and the one the header names for the next height.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LightBlock {
@@ -37,6 +38,7 @@ impl LightBlock {
 }
 
 /// What the client trusts: the genesis, a checkpoint, or the last block it verified.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedState {
@@ -101,6 +103,7 @@ impl TrustedState {
 }
 
 /// The fraction of the trusted set's power that must have signed a block the client skips to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrustThreshold {
     numerator: u64,
