@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod chain;
 pub mod consensus;
+pub mod console;
 pub mod dev;
 pub mod ipfs;
 pub mod ledger;

@@ -319,6 +319,17 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             stall_after_ms: block_interval_ms.saturating_mul(config.health.stall_intervals),
         },
     };
+    if let Some(console) = config.console.clone() {
+        let listener = tokio::net::TcpListener::bind(console.listen)
+            .await
+            .with_context(|| format!("binding the console to {}", console.listen))?;
+        tracing::info!(listen = %console.listen, name = %console.name, "vault console listening");
+        actix_web::rt::spawn(appliance::console::server::serve(
+            listener,
+            Arc::new(console),
+            state.clone(),
+        ));
+    }
     let listen = config.api.listen;
     tracing::info!(%listen, "API listening");
     actix_web::HttpServer::new(move || {

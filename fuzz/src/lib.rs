@@ -41,6 +41,7 @@ pub const TARGETS: &[Target] = &[
     ("ap_node_config", targets::ap_node_config),
     ("ap_kubo_reply", targets::ap_kubo_reply),
     ("ap_draft_post", targets::ap_draft_post),
+    ("ap_console_frame", targets::ap_console_frame),
     ("ms_slot_proof", targets::ms_slot_proof),
     ("ms_evidence", targets::ms_evidence),
     ("ms_merkle_block", targets::ms_merkle_block),

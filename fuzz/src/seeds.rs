@@ -484,6 +484,31 @@ pub fn all() -> Vec<Seed> {
         .to_vec();
     add("lc_mapping", "vector-2-of-3".into(), published.clone());
     add("ap_draft_post", "vector-2-of-3".into(), published.clone());
+    for (name, frame) in [
+        (
+            "challenge",
+            r#"{"jsonrpc":"2.0","id":1,"method":"console.challenge"}"#,
+        ),
+        (
+            "login",
+            r#"{"jsonrpc":"2.0","id":"l","method":"console.login","params":{"public_key":"02a69312c1db7ad27a0bad4b4e64a73070ec89c3a7303d0c08aeffbe4fcbc90ecd","signature":"4f5c66f347e53c6bac02765084b56c36194b55feee9d3866fb8a5c994e5602b370fe828a28fbdf242ab474c99e1e271dd63ef18ef3c2924d1e4a53ed21188bdc"}}"#,
+        ),
+        (
+            "subscribe",
+            r#"{"jsonrpc":"2.0","id":3,"method":"subscribe","params":{"topic":"bars"}}"#,
+        ),
+        (
+            "history",
+            r#"{"jsonrpc":"2.0","id":4,"method":"bars.history","params":{"serial":"AB-1"}}"#,
+        ),
+        (
+            "submit",
+            r#"{"jsonrpc":"2.0","id":5,"method":"tx.submit","params":{"encoded":"00"}}"#,
+        ),
+        ("no-id", r#"{"jsonrpc":"2.0","method":"console.logout"}"#),
+    ] {
+        add("ap_console_frame", name.into(), frame.as_bytes().to_vec());
+    }
     let merkle = vector("merkle");
     let leaves: Vec<Vec<u8>> = merkle["leaves"]
         .as_array()

@@ -555,6 +555,26 @@ pub fn ap_draft_post(data: &[u8]) {
     assert!(!credited.is_empty());
 }
 
+/// A vault console frame (JSON-RPC 2.0 text): decoded into a call or a named error, whose
+/// answer always serialises with the request's id when it had a readable one.
+pub fn ap_console_frame(data: &[u8]) {
+    use appliance::console::protocol;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match protocol::decode(text) {
+        Ok(call) => {
+            let answer = protocol::result(&call.id, serde_json::Value::Null);
+            assert_eq!(answer["id"], serde_json::json!(call.id));
+        }
+        Err((id, error)) => {
+            let answer = error.answer(id.as_ref());
+            assert_eq!(answer["error"]["code"], error.code());
+            assert_eq!(answer["error"]["data"]["name"], error.name());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // mainstay
 

@@ -34,6 +34,8 @@ pub mod tags {
     pub const PEER_PROOF: &str = "ABT/peer-proof/v1";
     /// A current validator's approval of a validator-set change (ADR 0016).
     pub const VALIDATOR_SET_CHANGE: &str = "ABT/validator-set-change/v1";
+    /// A vault-staff member's login to a node's console.
+    pub const CONSOLE_LOGIN: &str = "ABT/console-login/v1";
 }
 
 /// A 32-byte hash. Displayed and serialised as 64 lowercase hex characters in the byte order it was

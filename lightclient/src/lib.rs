@@ -17,6 +17,7 @@ pub mod amount;
 pub mod backing;
 pub mod certificate;
 pub mod cid;
+pub mod console;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;

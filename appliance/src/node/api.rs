@@ -98,7 +98,7 @@ fn unavailable(message: impl std::fmt::Display) -> HttpResponse {
 }
 
 #[allow(clippy::result_large_err)]
-pub(super) async fn read<R: Send + 'static>(
+pub(crate) async fn read<R: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&Chain) -> Result<R, crate::chain::ChainError> + Send + 'static,
 ) -> Result<R, HttpResponse> {
@@ -461,6 +461,14 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
         Ok(t) => t,
         Err(r) => return r,
     };
+    // The mempool is asked first: a block is in the store before its transactions leave the
+    // mempool, so a transaction absent from the mempool now is either in the store when asked
+    // next or was never admitted. (Store first, then mempool, answered 404 for a transaction
+    // committed in between.)
+    let pending = state
+        .mempool
+        .send(Inspect(Box::new(move |m: &Mempool| m.contains(&txid))))
+        .await;
     let found = read(&state, move |c| {
         let Some((height, index)) = c.store().find_transaction(&txid)? else {
             return Ok(None);
@@ -477,9 +485,9 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
         }))
     })
     .await;
-    match found {
-        Err(r) => r,
-        Ok(Some((height, index, tx, receipt))) => HttpResponse::Ok().json(TransactionStatus {
+    match (found, pending) {
+        (Err(r), _) => r,
+        (Ok(Some((height, index, tx, receipt))), _) => HttpResponse::Ok().json(TransactionStatus {
             txid,
             status: if receipt.code == 0 {
                 "committed"
@@ -492,27 +500,21 @@ async fn transaction(state: web::Data<ApiState>, path: web::Path<String>) -> Htt
             reason: Some(code_name(receipt.code)),
             transaction: Some(tx),
         }),
-        Ok(None) => match state
-            .mempool
-            .send(Inspect(Box::new(move |m: &Mempool| m.contains(&txid))))
-            .await
-        {
-            Ok(Ok(true)) => HttpResponse::Ok().json(TransactionStatus {
-                txid,
-                status: "pending",
-                height: None,
-                index: None,
-                code: None,
-                reason: None,
-                transaction: None,
-            }),
-            Ok(_) => error(
-                StatusCode::NOT_FOUND,
-                "unknown_transaction",
-                format!("transaction {txid} is neither pending nor committed"),
-            ),
-            Err(e) => unavailable(e),
-        },
+        (Ok(None), Ok(Ok(true))) => HttpResponse::Ok().json(TransactionStatus {
+            txid,
+            status: "pending",
+            height: None,
+            index: None,
+            code: None,
+            reason: None,
+            transaction: None,
+        }),
+        (Ok(None), Ok(_)) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_transaction",
+            format!("transaction {txid} is neither pending nor committed"),
+        ),
+        (Ok(None), Err(e)) => unavailable(e),
     }
 }
 

@@ -34,6 +34,9 @@ pub struct NodeConfig {
     /// Publication of every mapping version to IPFS (off when absent).
     #[serde(default)]
     pub ipfs: Option<IpfsSettings>,
+    /// The vault console's websocket (off when absent; `docs/console-protocol.md`).
+    #[serde(default)]
+    pub console: Option<crate::console::server::ConsoleSettings>,
     /// Where admitted transactions are relayed (the other validators' APIs).
     #[serde(default)]
     pub relay: crate::node::relay::RelaySettings,

@@ -285,7 +285,7 @@ async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Htt
 /// What a request asks for.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum RequestDetail {
+pub(crate) enum RequestDetail {
     /// A holder's tokens to be burned by a mapping update.
     Redemption {
         holder: AccountId,
@@ -306,7 +306,7 @@ enum RequestDetail {
 
 /// A reviewable request.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct RequestView {
+pub(crate) struct RequestView {
     id: u64,
     created_height: u64,
     /// `pending`, `approved` or `rejected`.
@@ -318,7 +318,7 @@ struct RequestView {
 }
 
 impl RequestView {
-    fn of(request: &Request) -> Self {
+    pub(crate) fn of(request: &Request) -> Self {
         let (status, decided_height, reason) = match &request.status {
             RequestStatus::Pending => ("pending", None, None),
             RequestStatus::Approved { height } => ("approved", Some(*height), None),
@@ -436,7 +436,7 @@ async fn request(state: web::Data<ApiState>, path: web::Path<String>) -> HttpRes
 
 /// A bar's entry in the mapping in force.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct MappedEntry {
+pub(crate) struct MappedEntry {
     asset: AssetId,
     /// As the mapping states it (decimal in the mapping's precision).
     amount: String,
@@ -447,7 +447,7 @@ struct MappedEntry {
 
 /// A bar with its entries in the mapping in force.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct BarView {
+pub(crate) struct BarView {
     serial: String,
     refiner: String,
     /// Fine mass, base units of the mapping's precision.
@@ -463,7 +463,7 @@ struct BarView {
 }
 
 /// The bars with their entries in the mapping in force (serial → entries).
-fn bar_views(
+pub(crate) fn bar_views(
     chain: &crate::chain::Chain,
     filter: impl Fn(&crate::ledger::Item, &[MappedEntry]) -> bool,
 ) -> Vec<BarView> {

@@ -14,6 +14,7 @@
 
 mod chain;
 mod consensus;
+mod console;
 mod crash;
 mod ledger;
 mod mempool;

@@ -501,3 +501,218 @@ fn an_acknowledged_transaction_survives_kill_9_and_strangers_are_refused_at_the_
     );
     drop(node);
 }
+
+/// A websocket to the console, with `origin` when given; the handshake's refusal as
+/// `Err((status, body))`.
+fn console_socket(
+    port: u16,
+    origin: Option<&str>,
+) -> Result<tungstenite::WebSocket<TcpStream>, (u16, String)> {
+    use tungstenite::client::IntoClientRequest;
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut request = format!("ws://127.0.0.1:{port}/console")
+        .into_client_request()
+        .unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    match tungstenite::client::client(request, stream) {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => Err((
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(e) => panic!("console handshake: {e}"),
+    }
+}
+
+/// Sends one request and reads frames until its answer (notifications before it are kept).
+fn call(
+    socket: &mut tungstenite::WebSocket<TcpStream>,
+    id: u64,
+    method: &str,
+    params: &Value,
+) -> Value {
+    let request =
+        serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    socket
+        .send(tungstenite::Message::text(request.to_string()))
+        .unwrap();
+    loop {
+        if let tungstenite::Message::Text(text) = socket.read().unwrap() {
+            let answer: Value = serde_json::from_str(text.as_str()).unwrap();
+            if answer["id"] == id {
+                return answer;
+            }
+        }
+    }
+}
+
+fn error_name(answer: &Value) -> &str {
+    answer["error"]["data"]["name"]
+        .as_str()
+        .unwrap_or("(no error)")
+}
+
+/// Asks for a challenge and signs it with `seed`'s key; the login's answer.
+fn login(socket: &mut tungstenite::WebSocket<TcpStream>, seed: u8) -> (Value, Value) {
+    let challenge = call(socket, 1, "console.challenge", &Value::Null)["result"].clone();
+    let parsed: lightclient::console::LoginChallenge = serde_json::from_value(challenge).unwrap();
+    let params = serde_json::json!({
+        "public_key": public(&key(seed)),
+        "signature": sign(&key(seed), &parsed.digest()),
+    });
+    (call(socket, 2, "console.login", &params), params)
+}
+
+#[test]
+fn vault_staff_log_in_to_the_console_submit_a_bar_and_follow_it() {
+    let Setup {
+        _dir,
+        genesis,
+        config,
+        port,
+    } = setup(0);
+    let console_port = free_port();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[console]\nlisten = \"127.0.0.1:{console_port}\"\nname = \"node-a\"\nallowed_origins = [\"http://vault.example\"]\nidle_logout_secs = 2\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let node = start(&config, port);
+
+    // A page from another origin is refused at the handshake, by name.
+    let (status, body) = console_socket(console_port, Some("http://evil.example")).unwrap_err();
+    assert_eq!(status, 403);
+    assert!(body.contains("origin_not_allowed"), "{body}");
+    let mut socket = console_socket(console_port, Some("http://vault.example")).unwrap();
+
+    // Nothing without a login; an asset holder's key is not staff; a replayed login is refused.
+    let answer = call(&mut socket, 9, "bars.list", &Value::Null);
+    assert_eq!(error_name(&answer), "not_logged_in", "{answer}");
+    let (answer, _) = login(&mut socket, BANK_A);
+    assert_eq!(error_name(&answer), "role_missing", "{answer}");
+    let (answer, replay) = login(&mut socket, VAULT);
+    assert_eq!(
+        answer["result"]["account"],
+        id(VAULT).to_string(),
+        "{answer}"
+    );
+    let answer = call(&mut socket, 3, "console.login", &replay);
+    assert_eq!(error_name(&answer), "challenge_used", "{answer}");
+    let answer = call(&mut socket, 4, "vault.open", &Value::Null);
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+    socket
+        .send(tungstenite::Message::text("{not json"))
+        .unwrap();
+    let tungstenite::Message::Text(garbage) = socket.read().unwrap() else {
+        panic!("no answer to a malformed frame");
+    };
+    assert!(garbage.as_str().contains("parse_error"), "{garbage}");
+
+    // The staff member's own signed transaction goes in; another account's does not.
+    let subscribed = call(
+        &mut socket,
+        5,
+        "subscribe",
+        &serde_json::json!({ "topic": "bars" }),
+    );
+    let subscription = subscribed["result"]["subscription"].as_u64().unwrap();
+    let mut w = World::new();
+    w.genesis_hash = genesis.hash().unwrap();
+    let register = w.signed(
+        VAULT,
+        Operation::RegisterItem {
+            serial: "WS-1".into(),
+            refiner: "Valcambi".into(),
+            mass: 400_000,
+            fineness: 9999,
+            location: "vault 1".into(),
+        },
+        100,
+    );
+    let foreign = w.signed(
+        SETTLEMENT,
+        Operation::Deposit {
+            asset_holder: id(BANK_A),
+            asset: usdx(),
+            amount: 1,
+        },
+        100,
+    );
+    let hex_of = |tx: &lightclient::tx::SignedTransaction| hex::encode(tx.to_bytes());
+    let answer = call(
+        &mut socket,
+        6,
+        "tx.submit",
+        &serde_json::json!({ "encoded": hex_of(&foreign) }),
+    );
+    assert_eq!(
+        answer["error"]["data"]["refused"], "not_your_session",
+        "{answer}"
+    );
+    let answer = call(
+        &mut socket,
+        7,
+        "tx.submit",
+        &serde_json::json!({ "encoded": hex_of(&register) }),
+    );
+    assert_eq!(
+        answer["result"]["txid"],
+        register.txid().to_hex(),
+        "{answer}"
+    );
+
+    // The subscription tells of the bar; the bar's history names its registration.
+    let notified = loop {
+        let tungstenite::Message::Text(text) = socket.read().unwrap() else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(text.as_str()).unwrap();
+        if message["method"] == "subscription" {
+            break message;
+        }
+    };
+    assert_eq!(
+        notified["params"]["subscription"], subscription,
+        "{notified}"
+    );
+    assert_eq!(
+        notified["params"]["event"]["entries"][0]["action"], "register_item",
+        "{notified}"
+    );
+    let answer = call(
+        &mut socket,
+        8,
+        "bars.history",
+        &serde_json::json!({ "serial": "WS-1" }),
+    );
+    assert_eq!(
+        answer["result"]["history"][0]["txid"],
+        register.txid().to_hex(),
+        "{answer}"
+    );
+    let answer = call(&mut socket, 10, "bars.list", &Value::Null);
+    assert_eq!(answer["result"]["bars"][0]["serial"], "WS-1", "{answer}");
+
+    // Idle for longer than the node allows: the session ends and the server says so.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let ended = loop {
+        let tungstenite::Message::Text(text) = socket.read().unwrap() else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(text.as_str()).unwrap();
+        if message["method"] == "session_ended" {
+            break message;
+        }
+    };
+    assert_eq!(ended["params"]["name"], "session_expired", "{ended}");
+    let answer = call(&mut socket, 11, "bars.list", &Value::Null);
+    assert_eq!(error_name(&answer), "not_logged_in", "{answer}");
+    drop(node);
+}
