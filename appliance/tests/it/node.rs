@@ -114,7 +114,10 @@ struct Setup {
 fn setup(absent: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     // The validator key lives in a SoftHSM token (the store `.cargo/config.toml` points at).
-    let label = format!("node-{}-{absent}", std::process::id());
+    // One token a setup: tests of this binary run in one process, side by side.
+    static SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SETUPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let label = format!("node-{}-{absent}-{n}", std::process::id());
     let token = dev_test_token(&label).unwrap();
     let signer::pin::PinSource::File(pin) = token.pin.clone() else {
         unreachable!()
@@ -559,6 +562,19 @@ fn error_name(answer: &Value) -> &str {
         .unwrap_or("(no error)")
 }
 
+/// Reads frames until a notification of `method` (answers before it are dropped).
+fn next_notification(socket: &mut tungstenite::WebSocket<TcpStream>, method: &str) -> Value {
+    loop {
+        let tungstenite::Message::Text(text) = socket.read().unwrap() else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(text.as_str()).unwrap();
+        if message["method"] == method {
+            return message;
+        }
+    }
+}
+
 /// Asks for a challenge and signs it with `seed`'s key; the login's answer.
 fn login(socket: &mut tungstenite::WebSocket<TcpStream>, seed: u8) -> (Value, Value) {
     let challenge = call(socket, 1, "console.challenge", &Value::Null)["result"].clone();
@@ -669,15 +685,7 @@ fn vault_staff_log_in_to_the_console_submit_a_bar_and_follow_it() {
     );
 
     // The subscription tells of the bar; the bar's history names its registration.
-    let notified = loop {
-        let tungstenite::Message::Text(text) = socket.read().unwrap() else {
-            continue;
-        };
-        let message: Value = serde_json::from_str(text.as_str()).unwrap();
-        if message["method"] == "subscription" {
-            break message;
-        }
-    };
+    let notified = next_notification(&mut socket, "subscription");
     assert_eq!(
         notified["params"]["subscription"], subscription,
         "{notified}"
@@ -702,15 +710,7 @@ fn vault_staff_log_in_to_the_console_submit_a_bar_and_follow_it() {
 
     // Idle for longer than the node allows: the session ends and the server says so.
     std::thread::sleep(Duration::from_millis(2_500));
-    let ended = loop {
-        let tungstenite::Message::Text(text) = socket.read().unwrap() else {
-            continue;
-        };
-        let message: Value = serde_json::from_str(text.as_str()).unwrap();
-        if message["method"] == "session_ended" {
-            break message;
-        }
-    };
+    let ended = next_notification(&mut socket, "session_ended");
     assert_eq!(ended["params"]["name"], "session_expired", "{ended}");
     let answer = call(&mut socket, 11, "bars.list", &Value::Null);
     assert_eq!(error_name(&answer), "not_logged_in", "{answer}");
