@@ -4,4 +4,5 @@
 
 pub mod args;
 pub mod client;
+pub mod console;
 pub mod keystore;

@@ -84,6 +84,9 @@ enum Command {
         /// The route, with its query (`/v1/audit?account=ID&limit=10`).
         path: String,
     },
+    /// The vault console (vault staff, issuance admins): bars, requests, a bar's history, live
+    /// events, and vault operations sent through it (docs/console-protocol.md).
+    Console(Box<ConsoleArgs>),
     /// A transaction's status and receipt.
     Receipt {
         /// The txid.
@@ -171,6 +174,51 @@ enum ChallengeCommand {
         /// The challenge (64 hex digits).
         challenge: Hash32,
     },
+}
+
+/// `abt console`.
+#[derive(Args)]
+struct ConsoleArgs {
+    /// The console's websocket.
+    #[arg(long, env = "ABT_CONSOLE", default_value = "ws://127.0.0.1:19080")]
+    console: String,
+    #[command(subcommand)]
+    action: ConsoleAction,
+}
+
+#[derive(Subcommand)]
+enum ConsoleAction {
+    /// The bars, with their entries in the mapping in force.
+    Bars {
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// The pending requests.
+    Requests {
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Who registered, moved, requested, mapped and released a bar, at which heights.
+    History {
+        #[command(flatten)]
+        signing: Signing,
+        /// The bar's serial.
+        serial: String,
+    },
+    /// Follow topics (bars, requests, mapping, settlements): one line per event.
+    Watch {
+        #[command(flatten)]
+        signing: Signing,
+        /// The topics.
+        #[arg(required = true)]
+        topics: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Sign a ledger operation and send it through the console.
+    #[command(flatten)]
+    Operation(Box<OperationCommand>),
 }
 
 /// What a holder gives its asset holder to be registered (`abt --json challenge sign`).
@@ -644,6 +692,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             print(cli, &answer, &text)?;
             Ok(())
         }
+        Command::Console(args) => console_command(cli, args),
         Command::Receipt { txid } => {
             let node = Node::new(&cli.node)?;
             show_receipt(cli, &node, txid)
@@ -783,6 +832,128 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             })
         }
     }
+}
+
+/// `abt console ...`: logs in with the signing key, then does the action.
+fn console_command(cli: &Cli, args: &ConsoleArgs) -> Result<(), Failure> {
+    use abt::console::{ConsoleClient, ConsoleClientError};
+    let keystore = Keystore::open(&cli.keystore)?;
+    let node = Node::new(&cli.node)?;
+    let signing = match &args.action {
+        ConsoleAction::Bars { signing }
+        | ConsoleAction::Requests { signing }
+        | ConsoleAction::History { signing, .. }
+        | ConsoleAction::Watch { signing, .. } => signing,
+        ConsoleAction::Operation(command) => signing_of(command),
+    };
+    let refused = |e: ConsoleClientError| match e {
+        ConsoleClientError::Refused { .. } => Failure::Refused(e.to_string()),
+        other => usage(other),
+    };
+    let (binding, _) = node.chain()?;
+    let key = open_key(cli, &keystore, signing)?;
+    let mut console = ConsoleClient::connect(&args.console).map_err(usage)?;
+    console
+        .login(binding.genesis_hash, key.public_key(), |digest| {
+            key.sign(digest).map_err(|f| match f {
+                Failure::Refused(m) | Failure::Usage(m) => m,
+            })
+        })
+        .map_err(refused)?;
+    match &args.action {
+        ConsoleAction::Bars { .. } => {
+            let answer = console.call("bars.list", &Value::Null).map_err(refused)?;
+            let text = serde_json::to_string_pretty(&answer)?;
+            print(cli, &answer, &text)
+        }
+        ConsoleAction::Requests { .. } => {
+            let answer = console
+                .call("requests.list", &Value::Null)
+                .map_err(refused)?;
+            let text = serde_json::to_string_pretty(&answer)?;
+            print(cli, &answer, &text)
+        }
+        ConsoleAction::History { serial, .. } => {
+            let answer = console
+                .call("bars.history", &json!({ "serial": serial }))
+                .map_err(refused)?;
+            let lines: Vec<String> = field(&answer, "history")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(describe_audit)
+                .collect();
+            print(cli, &answer, &lines.join("\n"))
+        }
+        ConsoleAction::Watch { topics, count, .. } => {
+            for topic in topics {
+                console
+                    .call("subscribe", &json!({ "topic": topic }))
+                    .map_err(refused)?;
+            }
+            let mut seen = 0u64;
+            while count.is_none_or(|c| seen < c) {
+                let message = console.notification().map_err(usage)?;
+                if message.get("method") == Some(&json!("session_ended")) {
+                    return Err(Failure::Refused(format!(
+                        "the console ended the session: {}",
+                        message.pointer("/params/message").unwrap_or(&Value::Null)
+                    )));
+                }
+                let params = field(&message, "params");
+                let entries = params.pointer("/event/entries").and_then(Value::as_array);
+                let text: Vec<String> = entries
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            field(params, "topic").as_str().unwrap_or("?"),
+                            describe_audit(e)
+                        )
+                    })
+                    .collect();
+                print(cli, &message, &text.join("\n"))?;
+                seen = seen.saturating_add(1);
+            }
+            Ok(())
+        }
+        ConsoleAction::Operation(command) => submit_via(
+            cli,
+            &keystore,
+            &node,
+            signing,
+            |signer| build(&node, &keystore, command, signer),
+            |tx| {
+                let encoded = hex::encode(lightclient::encoding::Encode::to_bytes(tx));
+                let answer = console
+                    .call("tx.submit", &json!({ "encoded": encoded }))
+                    .map_err(refused)?;
+                Ok(field(&answer, "txid")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string())
+            },
+        ),
+    }
+}
+
+/// One audit entry on a line.
+fn describe_audit(entry: &Value) -> String {
+    let text = |key: &str| field(entry, key).as_str().unwrap_or("").to_string();
+    let detail = text("detail");
+    format!(
+        "height {}: {} by {} (txid {}){}",
+        field(entry, "height"),
+        text("action"),
+        text("actor"),
+        text("txid"),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" — {detail}")
+        }
+    )
 }
 
 /// The `i`th header asked for, as a count (0 when absent).
@@ -1382,6 +1553,27 @@ fn submit(
     signing: &Signing,
     operation: impl FnOnce(AccountId) -> Result<Operation, Failure>,
 ) -> Result<(), Failure> {
+    submit_via(cli, keystore, node, signing, operation, |tx| {
+        match node.submit(tx) {
+            Ok(txid) => Ok(txid),
+            Err(NodeError::Refused { kind, message, .. }) => Err(Failure::Refused(format!(
+                "refused by the node ({kind}): {message}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Signs the operation and hands the transaction to `post` (the node's API, or the console);
+/// then waits for its block through the node's API.
+fn submit_via(
+    cli: &Cli,
+    keystore: &Keystore,
+    node: &Node,
+    signing: &Signing,
+    operation: impl FnOnce(AccountId) -> Result<Operation, Failure>,
+    post: impl FnOnce(&SignedTransaction) -> Result<String, Failure>,
+) -> Result<(), Failure> {
     let (binding, height) = node.chain()?;
     let key = open_key(cli, keystore, signing)?;
     let public_key = key.public_key();
@@ -1409,15 +1601,7 @@ fn submit(
         transaction,
         signature,
     };
-    let txid = match node.submit(&tx) {
-        Ok(txid) => txid,
-        Err(NodeError::Refused { kind, message, .. }) => {
-            return Err(Failure::Refused(format!(
-                "refused by the node ({kind}): {message}"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let txid = post(&tx)?;
     if signing.no_wait {
         print(
             cli,

@@ -102,7 +102,14 @@ impl Abt {
 #[test]
 fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
     let _turn = one_federation_at_a_time();
-    let mut fed = Federation::new();
+    let consoles: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+    let console_ports = consoles.clone();
+    let mut fed = Federation::with_extra_config(move |i| {
+        format!(
+            "[console]\nlisten = \"127.0.0.1:{}\"\nname = \"node-{i}\"\n",
+            console_ports[i]
+        )
+    });
     for node in &mut fed.nodes {
         node.start();
     }
@@ -353,4 +360,46 @@ fn abt_registers_deposits_issues_and_transfers_and_names_each_refusal() {
     fed.wait_committed(1, &txid);
     let text = abt.ok(&["receipt", &txid]);
     assert!(text.contains("applied (0)"), "{text}");
+
+    // Vault staff through the console: a bar registered and moved there, its history, the
+    // list; an asset holder's key is refused by name (exit 1).
+    let console = format!("ws://127.0.0.1:{}", consoles[1]);
+    abt.ok(&["key", "import", "vault", "--dev", "vault"]);
+    let on_console = |args: &[&str]| {
+        let mut all = vec!["console", "--console", console.as_str()];
+        all.extend_from_slice(args);
+        abt.run(&all)
+    };
+    let (code, text) = on_console(&[
+        "register-bar",
+        "CN-1",
+        "--refiner",
+        "PAMP",
+        "--mass",
+        "1000",
+        "--fineness",
+        "9999",
+        "--location",
+        "vault 2",
+        "--as",
+        "vault",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("event: bar_registered"), "{text}");
+    let (code, text) = on_console(&["move-bar", "CN-1", "vault 3", "--as", "vault"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = on_console(&["history", "CN-1", "--as", "vault"]);
+    assert_eq!(code, Some(0), "{text}");
+    let actions: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(actions, ["register_item", "move_item"], "{text}");
+    let (code, text) = on_console(&["--json", "bars", "--as", "vault"]);
+    assert_eq!(code, Some(0), "{text}");
+    let bars: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(bars["bars"][0]["location"], "vault 3", "{bars}");
+    let (code, text) = on_console(&["bars", "--as", "bank"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("role_missing"), "{text}");
 }
