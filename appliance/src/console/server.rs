@@ -21,6 +21,7 @@ use super::session::{Connection, Limits, StaffAccount};
 use crate::admission::decode_encoded;
 use crate::node::api::{ApiState, admit, read};
 use crate::node::now_ms;
+use crate::node::views::AuditView;
 
 /// The console's settings (`[console]` in the node's configuration).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -354,15 +355,11 @@ impl ConnectionState {
         };
         self.seen_height = height.max(self.seen_height);
         for (id, topic) in &self.subscriptions {
-            let events: Vec<Value> = entries
+            let events: Vec<AuditView> = entries
                 .iter()
                 .filter(|e| topic_of(&e.action) == Some(*topic))
-                .map(|e| {
-                    json!({
-                        "height": e.height, "txid": e.txid, "actor": e.actor,
-                        "action": e.action, "detail": e.detail,
-                    })
-                })
+                .cloned()
+                .map(AuditView::from)
                 .collect();
             if !events.is_empty() {
                 out.push(protocol::notification(
@@ -401,7 +398,7 @@ fn topic_of(action: &str) -> Option<Topic> {
 fn bar_history(
     chain: &crate::chain::Chain,
     serial: &str,
-) -> Result<Vec<Value>, crate::chain::ChainError> {
+) -> Result<Vec<AuditView>, crate::chain::ChainError> {
     use lightclient::tx::Operation;
     let store = chain.store();
     let mut history = Vec::new();
@@ -409,27 +406,20 @@ fn bar_history(
         let names_it = match entry.action.as_str() {
             "release_item" => entry.detail.contains(serial),
             "register_item" | "move_item" | "retire_item" | "request_issuance"
-            | "update_mapping" => {
-                transaction_names_bar(chain, &entry.txid, serial, |op| match op {
-                    Operation::RegisterItem { serial: s, .. }
-                    | Operation::MoveItem { serial: s, .. }
-                    | Operation::RetireItem { serial: s } => s == serial,
-                    Operation::RequestIssuance { serials, .. } => {
-                        serials.iter().any(|s| s == serial)
-                    }
-                    Operation::UpdateMapping { mapping } => {
-                        String::from_utf8_lossy(mapping).contains(&format!("\"vref\":\"{serial}\""))
-                    }
-                    _ => false,
-                })?
-            }
+            | "update_mapping" => transaction_names_bar(chain, &entry.txid, |op| match op {
+                Operation::RegisterItem { serial: s, .. }
+                | Operation::MoveItem { serial: s, .. }
+                | Operation::RetireItem { serial: s } => s == serial,
+                Operation::RequestIssuance { serials, .. } => serials.iter().any(|s| s == serial),
+                Operation::UpdateMapping { mapping } => {
+                    String::from_utf8_lossy(mapping).contains(&format!("\"vref\":\"{serial}\""))
+                }
+                _ => false,
+            })?,
             _ => false,
         };
         if names_it {
-            history.push(json!({
-                "height": entry.height, "txid": entry.txid, "actor": entry.actor,
-                "action": entry.action, "detail": entry.detail,
-            }));
+            history.push(AuditView::from(entry));
         }
     }
     Ok(history)
@@ -438,7 +428,6 @@ fn bar_history(
 fn transaction_names_bar(
     chain: &crate::chain::Chain,
     txid: &Hash32,
-    _serial: &str,
     names: impl Fn(&lightclient::tx::Operation) -> bool,
 ) -> Result<bool, crate::chain::ChainError> {
     let store = chain.store();

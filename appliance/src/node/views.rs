@@ -222,9 +222,9 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-/// One audit entry.
+/// One audit entry (also what the console's bar history and subscriptions carry).
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct AuditView {
+pub(crate) struct AuditView {
     height: u64,
     txid: Hash32,
     /// The account that authorised it.
@@ -233,6 +233,18 @@ struct AuditView {
     action: String,
     /// What happened, where the name alone does not say.
     detail: String,
+}
+
+impl From<crate::ledger::AuditEntry> for AuditView {
+    fn from(e: crate::ledger::AuditEntry) -> Self {
+        AuditView {
+            height: e.height,
+            txid: e.txid,
+            actor: e.actor,
+            action: e.action,
+            detail: e.detail,
+        }
+    }
 }
 
 /// The audit trail: who changed what, by which transaction, oldest first; by `?account=`,
@@ -265,13 +277,7 @@ async fn audit(state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Htt
             .into_iter()
             .filter(|e| account.is_none_or(|a| a == e.actor))
             .filter(|e| action.as_ref().is_none_or(|k| *k == e.action))
-            .map(|e| AuditView {
-                height: e.height,
-                txid: e.txid,
-                actor: e.actor,
-                action: e.action,
-                detail: e.detail,
-            })
+            .map(AuditView::from)
             .collect::<Vec<_>>()))
     })
     .await
