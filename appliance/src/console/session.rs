@@ -68,8 +68,8 @@ pub struct Connection {
     id: u64,
     limits: Limits,
     challenge: Option<LoginChallenge>,
-    /// The nonce of the challenge a login consumed: the same login again is a replay.
-    spent: Option<Hash32>,
+    /// A login used up this connection's challenge: the same login again is a replay.
+    challenge_spent: bool,
     session: Option<Session>,
     /// Rate limit: thousandths of a request available, and when they were counted.
     allowance_milli: u64,
@@ -83,7 +83,7 @@ impl Connection {
             id,
             limits,
             challenge: None,
-            spent: None,
+            challenge_spent: false,
             session: None,
             allowance_milli: limits.burst.saturating_mul(1000),
             counted_ms: now_ms,
@@ -145,12 +145,13 @@ impl Connection {
         lookup: impl FnOnce(&PublicKey) -> Option<StaffAccount>,
     ) -> Result<&Session, ConsoleError> {
         let Some(challenge) = self.challenge.take() else {
-            return Err(match self.spent {
-                Some(_) => ConsoleError::ChallengeUsed,
-                None => ConsoleError::NoChallenge,
+            return Err(if self.challenge_spent {
+                ConsoleError::ChallengeUsed
+            } else {
+                ConsoleError::NoChallenge
             });
         };
-        self.spent = Some(challenge.nonce);
+        self.challenge_spent = true;
         if now_ms > challenge.expires_at_ms {
             return Err(ConsoleError::ChallengeExpired);
         }
